@@ -1,0 +1,140 @@
+"""Snapshots on disk: one safetensors file each (weights, optimizer tensors, RNG), JSON for the rest.
+
+A snapshot is a single file written to a temp name, fsynced and renamed over the old one, so a kill at
+any moment leaves either the old or the new snapshot, never a half-written one. Nothing is unpickled:
+safetensors holds only raw tensors and a JSON header.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as st_save
+
+from .errors import PoetError
+from .model import CharRNN, ModelConfig
+
+SNAPSHOTS = ("last", "best")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """temp file + fsync + rename + fsync of the directory: the old file stays whole until the new one is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise PoetError(f"cannot read {path}: {e}; delete it or start a new model with --model NAME") from None
+
+
+def snapshot_path(model_dir: Path, which: str) -> Path:
+    return Path(model_dir) / f"{which}.safetensors"
+
+
+def save_snapshot(
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    meta: dict,
+    extra: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Weights as `model.*`, optimizer state as `optim.<param index>.<key>`, `extra` tensors (RNG
+    states, carried recurrent state) under their own names; `meta` (step, losses, elapsed, data
+    cursor, ...) and the optimizer's hyper-parameters go in the header."""
+    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    header = {"meta": json.dumps(meta)}
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        for i, state in sd["state"].items():
+            for k, v in state.items():
+                t = v if torch.is_tensor(v) else torch.tensor(v)
+                tensors[f"optim.{i}.{k}"] = t.detach().contiguous().cpu()
+        header["optim"] = json.dumps(sd["param_groups"])
+    tensors.update({k: v.detach().contiguous().cpu() for k, v in (extra or {}).items()})
+    atomic_write(path, st_save(tensors, metadata=header))
+
+
+def read_snapshot(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and header of one snapshot; a truncated or corrupt file raises PoetError."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise PoetError(f"snapshot {path} is unreadable ({e})") from None
+    if "meta" not in header:
+        raise PoetError(f"snapshot {path} has no torch-poet header; it was not written by torch-poet")
+    return tensors, header
+
+
+def load_snapshot(model_dir: Path, prefer: str = "last") -> tuple[str, dict[str, torch.Tensor], dict[str, str]]:
+    """The preferred snapshot, else the other one, warning about the one that could not be read."""
+    order = [prefer] + [w for w in SNAPSHOTS if w != prefer]
+    errors = []
+    for which in order:
+        path = snapshot_path(model_dir, which)
+        if not path.exists():
+            continue
+        try:
+            tensors, header = read_snapshot(path)
+        except PoetError as e:
+            errors.append(str(e))
+            continue
+        for e in errors:
+            warnings.warn(f"{e}; using the {which} snapshot instead", stacklevel=2)
+        return which, tensors, header
+    if errors:
+        raise PoetError("; ".join(errors) + "; no readable snapshot left: retrain with --restart")
+    raise PoetError(f"no snapshot in {model_dir}: train a model first with `poet train`")
+
+
+def split(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def optimizer_state(tensors: dict[str, torch.Tensor], header: dict[str, str]) -> dict:
+    """Rebuild `optimizer.state_dict()` from the snapshot's plain tensors."""
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in split(tensors, "optim.").items():
+        i, key = k.split(".", 1)
+        state.setdefault(int(i), {})[key] = v
+    return {"state": state, "param_groups": json.loads(header["optim"])}
+
+
+def load_model(
+    model_dir: str | os.PathLike, which: str = "best", device: str | torch.device = "cpu"
+) -> tuple[CharRNN, dict, dict]:
+    """A trained model ready for generation, its config.json and its snapshot's meta. Loads on any
+    device whatever it was trained on (a GPU-trained snapshot runs on a CPU-only machine)."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").exists():
+        raise PoetError(f"no model in {model_dir}: train one with `poet train` or check --project/--model")
+    config = read_json(model_dir / "config.json")
+    _, tensors, header = load_snapshot(model_dir, which)
+    model = CharRNN(ModelConfig(**config["model"]))
+    model.load_state_dict(split(tensors, "model."))
+    model.to(device).eval()
+    return model, config, json.loads(header["meta"])

@@ -1,0 +1,186 @@
+"""The training texts: built from a Gutenberg search, ids or local files; vocabulary, encoding, split."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import PoetError
+
+
+@dataclass(frozen=True)
+class Text:
+    """One cleaned text of a library, with what attribution needs to name and link it."""
+
+    key: str  # stable and unique within a library: "pg1342" for Gutenberg books, "file:<name>" for local files
+    title: str
+    author: str
+    text: str
+    url: str | None = None  # https://www.gutenberg.org/ebooks/<ID> for Gutenberg books
+    book_id: int | None = None
+    path: str | None = None  # local files: where the text was read from
+
+
+@dataclass
+class LibrarySpec:
+    """What the user asked for; any mix of a Gutenberg search, Gutenberg ids and local files."""
+
+    author: list[str] = field(default_factory=list)
+    title: list[str] = field(default_factory=list)
+    language: list[str] = field(default_factory=list)
+    subject: list[str] = field(default_factory=list)
+    books: list[int] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+
+    def has_search(self) -> bool:
+        return bool(self.author or self.title or self.language or self.subject)
+
+    def is_empty(self) -> bool:
+        return not (self.has_search() or self.books or self.files or self.dirs)
+
+
+# The original tool's default library: the Brontë sisters, Jane Austen and Virginia Woolf, in English.
+WOMEN_WRITERS = LibrarySpec(author=["brontë", "Jane Austen", "Virginia Woolf"], language=["english"])
+
+
+@dataclass
+class Library:
+    texts: list[Text]
+    vocab: str  # sorted characters; a char's index is its token id
+
+    @classmethod
+    def from_texts(cls, texts: list[Text], vocab: str | None = None) -> "Library":
+        if not texts:
+            raise PoetError("the library is empty: name books with --book/--author/--file, or check the mirror")
+        return cls(texts, vocab if vocab is not None else "".join(sorted(set("".join(t.text for t in texts)))))
+
+    def encode(self, s: str) -> np.ndarray:
+        """chars -> int tensor via a code-point lookup table (fast for megabytes of text)."""
+        table = np.full(max(max(map(ord, self.vocab)), 255) + 1, -1, dtype=np.int64)
+        table[[ord(c) for c in self.vocab]] = np.arange(len(self.vocab))
+        codes = np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32)
+        codes = np.minimum(codes, len(table) - 1)
+        ids = table[codes]
+        if (ids < 0).any():
+            missing = sorted({c for c in s if c not in self.vocab})
+            raise PoetError(f"characters not in the vocabulary: {''.join(missing)!r}")
+        return ids
+
+    def decode(self, ids) -> str:
+        return "".join(self.vocab[i] for i in ids)
+
+    def split(self, val_fraction: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
+        """Train and validation tokens: the last `val_fraction` of every text is validation, never trained on."""
+        train, val = [], []
+        for t in self.texts:
+            cut = len(t.text) - int(len(t.text) * val_fraction)
+            train.append(t.text[:cut])
+            val.append(t.text[cut:])
+        sep = "\n\n"
+        return (
+            torch.from_numpy(self.encode(sep.join(train)).astype(np.int64)),
+            torch.from_numpy(self.encode(sep.join(val)).astype(np.int64)),
+        )
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for t in self.texts:
+            h.update(t.key.encode())
+            h.update(hashlib.sha256(t.text.encode()).digest())
+        return h.hexdigest()[:16]
+
+    def record(self) -> list[dict]:
+        """What config.json keeps of each text, enough to find it again and to know if it changed."""
+        rec = []
+        for t in self.texts:
+            d = {k: v for k, v in asdict(t).items() if k != "text"}
+            d.update(chars=len(t.text), sha256=hashlib.sha256(t.text.encode()).hexdigest())
+            rec.append(d)
+        return rec
+
+
+def read_file(path: Path) -> Text:
+    """A user's own text file, decoded like a Gutenberg book, stripped of boilerplate when it has any."""
+    from .gutenberg import clean
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise PoetError(f"cannot read {path}: {e.strerror}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a plain file without Gutenberg markers is normal here
+        text = clean(data, name=str(path))
+    return Text(key=f"file:{path.name}", title=path.stem, author="", text=text, path=str(path.resolve()))
+
+
+def build(spec: LibrarySpec, source: str | None = None, cache: str | os.PathLike | None = None) -> Library:
+    """Every text the spec names; one that cannot be had is skipped with a warning naming it."""
+    from . import gutenberg
+
+    ids: list[int] = list(spec.books)
+    meta: dict[int, gutenberg.Book] = {}
+    if spec.has_search() or ids:
+        catalog = gutenberg.load_catalog(source, cache)
+        if spec.has_search():
+            found = gutenberg.search(
+                catalog, author=spec.author, title=spec.title, language=spec.language, subject=spec.subject
+            )
+            if not found:
+                raise PoetError("the search matched no books: loosen --author/--title/--language/--subject")
+            ids += [b.id for b in found]
+        meta = {b.id: b for b in gutenberg.search(catalog, ids=ids)} if ids else {}
+    texts: list[Text] = []
+    for book_id in dict.fromkeys(ids):
+        try:
+            body = gutenberg.book_text(book_id, source, cache)
+        except PoetError as e:
+            warnings.warn(f"skipping book {book_id}: {e}", stacklevel=2)
+            continue
+        b = meta.get(book_id)
+        texts.append(
+            Text(
+                key=f"pg{book_id}",
+                title=b.title if b else f"Gutenberg #{book_id}",
+                author=b.author if b else "",
+                text=body,
+                url=f"https://www.gutenberg.org/ebooks/{book_id}",
+                book_id=book_id,
+            )
+        )
+    paths = [Path(f) for f in spec.files]
+    for d in map(Path, spec.dirs):
+        if not d.is_dir():
+            raise PoetError(f"{d} is not a directory: give a folder of .txt files with --dir")
+        paths += sorted(p for p in d.rglob("*.txt") if p.is_file())
+    for p in paths:
+        try:
+            texts.append(read_file(p))
+        except PoetError as e:
+            if spec.files and p in map(Path, spec.files):
+                raise
+            warnings.warn(f"skipping {p}: {e}", stacklevel=2)
+    if not texts:
+        raise PoetError("no book of the library could be loaded: check the mirror (--mirror) and the ids")
+    return Library.from_texts(texts)
+
+
+def reload(record: list[dict], vocab: str, source: str | None = None, cache: str | os.PathLike | None = None) -> Library:
+    """The library a model was trained on, from its config.json record (cached books, local files)."""
+    from . import gutenberg
+
+    texts = []
+    for r in record:
+        if r.get("book_id") is not None:
+            body = gutenberg.book_text(int(r["book_id"]), source, cache)
+        else:
+            body = read_file(Path(r["path"])).text
+        fields = {k: r.get(k) for k in ("key", "title", "author", "url", "book_id", "path")}
+        texts.append(Text(text=body, **fields))
+    return Library(texts, vocab)

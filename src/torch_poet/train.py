@@ -1,0 +1,470 @@
+"""The training loop: batches by indexing one token tensor, AdamW with warm-up and cosine decay, timed
+snapshots with validation bits per char, periodic samples, and exact resume after any interruption."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+import warnings
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from . import checkpoint
+from .errors import PoetError
+from .library import Library
+from .model import CharRNN, ModelConfig, cross_entropy, detach_state
+
+LN2 = math.log(2)
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64
+    seq_len: int = 128
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1  # the cosine schedule ends at lr * min_lr_ratio
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    minutes: float | None = None  # total training time of the model; None = until stopped
+    steps: int | None = None  # total optimizer steps of the model; None = until stopped
+    snapshot_every: float = 3.0  # minutes
+    sample_every: float = 10.0  # minutes, once the train loss is below sample_below
+    sample_below: float = 1.5
+    sample_length: int = 700
+    sample_temperatures: tuple[float, ...] = (0.6, 0.7, 0.8)
+    val_fraction: float = 0.05
+    eval_chars: int | None = 1_000_000  # validation chars used per snapshot (None = all)
+    seed: int = 1337
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "auto"  # auto | fp32 | bf16
+
+
+# Changing these on resume is fine (with a warning); anything in ModelConfig or the library is not.
+COMPATIBLE = {f.name for f in fields(TrainConfig)}
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise PoetError(f"--device {name} asked for, but CUDA is not available: use --device cpu")
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def cpu_has_bf16() -> bool:
+    """Native bf16 matrix units (AVX512-BF16 or AMX): there oneDNN's bf16 LSTM runs about 2x fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    if precision == "fp32":
+        return torch.float32
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision != "auto":
+        raise PoetError(f"unknown precision {precision!r}: use auto, fp32 or bf16")
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()):
+        return torch.bfloat16
+    return torch.float32
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    if dtype == torch.float32 or device.type not in ("cpu", "cuda"):
+        return nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+class Streams:
+    """Truncated backprop through time over `batch` contiguous streams of the corpus: batch k continues
+    where batch k-1 stopped, so the carried state sees long context. Each epoch shifts the stream
+    starts by a random offset. A batch is one gather by index, no per-sample Python."""
+
+    def __init__(self, data: torch.Tensor, batch: int, seq_len: int, generator: torch.Generator):
+        self.data, self.batch, self.seq_len, self.gen = data, batch, seq_len, generator
+        self.stream_len = (len(data) - 1) // batch
+        if self.stream_len < seq_len + 1:
+            raise PoetError(
+                f"the training text ({len(data):,} chars) is shorter than one batch of {batch} windows of "
+                f"{seq_len} chars: add books, or lower --batch-size/--seq-len"
+            )
+        self.steps_per_epoch = (self.stream_len - 1) // seq_len
+        self.slack = self.stream_len - 1 - self.steps_per_epoch * seq_len  # room to shift the windows
+        self.epoch, self.cursor, self.shift = 0, 0, 0
+        self.offsets = torch.arange(seq_len + 1, device=data.device)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """(inputs, targets, new_epoch): new_epoch tells the caller to reset the carried state."""
+        new_epoch = self.cursor >= self.steps_per_epoch
+        if new_epoch:
+            self.epoch += 1
+            self.cursor = 0
+            self.shift = int(torch.randint(0, self.slack + 1, (1,), generator=self.gen))
+        starts = torch.arange(self.batch, device=self.data.device) * self.stream_len + self.shift
+        idx = starts.unsqueeze(1) + self.cursor * self.seq_len + self.offsets
+        chunk = self.data[idx]
+        self.cursor += 1
+        return chunk[:, :-1], chunk[:, 1:], new_epoch
+
+    def position(self) -> float:
+        return self.epoch + self.cursor / self.steps_per_epoch
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "cursor": self.cursor, "shift": self.shift}
+
+    def restore(self, st: dict) -> None:
+        self.epoch, self.cursor, self.shift = st["epoch"], st["cursor"], st["shift"]
+
+
+@torch.no_grad()
+def evaluate(
+    model: CharRNN, data: torch.Tensor, seq_len: int, dtype: torch.dtype, max_chars: int | None = None, streams: int = 32
+) -> tuple[float, float]:
+    """Mean cross-entropy (nats/char) and accuracy over `data`, split into a few contiguous streams
+    whose recurrent state is carried across windows, as a reader would see the text."""
+    was_training = model.training
+    model.eval()
+    if max_chars is not None:
+        data = data[:max_chars]
+    n = (len(data) - 1) // streams
+    if n < 1:
+        raise PoetError("the validation split is empty: use a larger library or a larger --val-fraction")
+    x = data[: streams * n].view(streams, n)
+    y = data[1 : streams * n + 1].view(streams, n)
+    device = next(model.parameters()).device
+    total, correct, state = torch.zeros((), device=device), torch.zeros((), device=device), None
+    for i in range(0, n, seq_len):
+        with autocast(device, dtype):
+            logits, state = model(x[:, i : i + seq_len], state)
+        logits = logits.float()
+        target = y[:, i : i + seq_len]
+        total += torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), target.reshape(-1), reduction="sum"
+        )
+        correct += (logits.argmax(-1) == target).sum()
+    model.train(was_training)
+    count = streams * n
+    return total.item() / count, correct.item() / count
+
+
+# --- the loop --------------------------------------------------------------------------------------
+
+
+def lr_at(cfg: TrainConfig, step: int, elapsed: float) -> float:
+    """Linear warm-up, then cosine decay over the run's horizon (--steps or --minutes, whichever is
+    further along); constant when training runs until stopped."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = 0.0
+    if cfg.steps:
+        progress = max(progress, step / cfg.steps)
+    if cfg.minutes:
+        progress = max(progress, elapsed / (cfg.minutes * 60))
+    if not (cfg.steps or cfg.minutes):
+        return cfg.lr
+    cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
+
+
+@dataclass
+class Stats:
+    """One line of history.jsonl."""
+
+    time: float  # training seconds so far (all runs)
+    step: int
+    epoch: float
+    train_loss: float
+    val_loss: float
+    val_bpc: float
+    val_acc: float
+    sec_per_sample: float
+    chars_per_sec: float
+    lr: float
+    wall: float  # unix time
+
+
+def write_samples(model_dir: Path, model: CharRNN, vocab: str, cfg: TrainConfig, step: int, log) -> None:
+    """Text at a few temperatures from the prompt ". ", printed and saved under samples/."""
+    from .sample import generate
+
+    parts = []
+    for temp in cfg.sample_temperatures:
+        text = generate(model, vocab, ". ", cfg.sample_length, temperature=temp, seed=cfg.seed + step)[0]
+        parts.append(f"--- temperature {temp} ---\n{text}\n")
+        log(f"sample at temperature {temp}:\n{text}\n")
+    path = model_dir / "samples" / f"step{step:08d}.txt"
+    checkpoint.atomic_write(path, "\n".join(parts).encode())
+
+
+class Trainer:
+    """Owns one model directory: creates or resumes it, trains, snapshots. `run()` blocks until a stop
+    condition; Ctrl-C (or SIGTERM) snapshots and raises KeyboardInterrupt."""
+
+    def __init__(
+        self,
+        library: Library,
+        model_dir: str | os.PathLike,
+        model_config: ModelConfig | None = None,
+        train_config: TrainConfig | None = None,
+        spec: dict | None = None,
+        restart: bool = False,
+        log=None,
+    ):
+        self.library = library
+        self.dir = Path(model_dir)
+        self.cfg = train_config or TrainConfig()
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        mcfg = model_config or ModelConfig()
+        mcfg.vocab_size = len(library.vocab)
+        self.device = pick_device(self.cfg.device)
+        self.dtype = pick_dtype(self.cfg.precision, self.device)
+        torch.manual_seed(self.cfg.seed)
+        self.gen = torch.Generator().manual_seed(self.cfg.seed)
+        self.model = CharRNN(mcfg).to(self.device)
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=self.cfg.lr,
+            weight_decay=self.cfg.weight_decay,
+            betas=(0.9, 0.99),
+            **({"fused": True} if self.device.type == "cuda" else {}),
+        )
+        train, self.val = (t.to(self.device) for t in library.split(self.cfg.val_fraction))
+        self.streams = Streams(train, self.cfg.batch_size, self.cfg.seq_len, self.gen)
+        self.step, self.elapsed, self.best = 0, 0.0, math.inf
+        self.history: list[dict] = []
+        self.state = None
+        self.config = {
+            "model": asdict(mcfg),
+            "train": asdict(self.cfg),
+            "vocab": library.vocab,
+            "library": {"spec": spec or {}, "fingerprint": library.fingerprint(), "texts": library.record()},
+        }
+        if (self.dir / "config.json").exists() and not restart:
+            self._resume()
+        else:
+            for name in ("last", "best"):
+                checkpoint.snapshot_path(self.dir, name).unlink(missing_ok=True)
+            (self.dir / "history.jsonl").unlink(missing_ok=True)
+            checkpoint.write_json(self.dir / "config.json", self.config)
+            self._snapshot("last")  # a loadable model exists from the very start
+
+    # -- resume -------------------------------------------------------------------------------------
+
+    def _resume(self) -> None:
+        old = checkpoint.read_json(self.dir / "config.json")
+        where = f"model {self.dir}"
+        fix = "use --model NEWNAME to train a new model beside it, or --restart to start this one over"
+        for k, v in self.config["model"].items():
+            if old["model"].get(k) != v:
+                raise PoetError(f"{where} has {k}={old['model'].get(k)}, this run asks {k}={v}: {fix}")
+        if old["library"]["fingerprint"] != self.config["library"]["fingerprint"]:
+            raise PoetError(f"{where} was trained on a different library (books or texts changed): {fix}")
+        changed = [k for k, v in self.config["train"].items() if k in COMPATIBLE and old["train"].get(k) != v]
+        if changed:
+            warnings.warn(f"resuming {where} with changed settings: {', '.join(changed)}", stacklevel=3)
+        which, tensors, header = checkpoint.load_snapshot(self.dir, "last")
+        self.model.load_state_dict(checkpoint.split(tensors, "model."))
+        self.opt.load_state_dict(checkpoint.optimizer_state(tensors, header))
+        for g in self.opt.param_groups:
+            g["weight_decay"] = self.cfg.weight_decay
+        meta = json.loads(header["meta"])
+        self.step, self.elapsed, self.best = meta["step"], meta["elapsed"], meta.get("best", math.inf)
+        self.streams.restore(meta["data"])
+        rng = checkpoint.split(tensors, "rng.")
+        torch.set_rng_state(rng["torch"])
+        self.gen.set_state(rng["data"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"])
+        carried = checkpoint.split(tensors, "state.")
+        if carried:
+            n = len(self.model.rnns)
+            self.state = [
+                tuple(carried[f"{i}.{j}"].to(self.device) for j in range(len(carried) // n)) for i in range(n)
+            ]
+        self.history = [h for h in self._read_history() if h["step"] <= self.step]
+        checkpoint.write_json(self.dir / "config.json", self.config)
+        self.log(f"resuming {self.dir} from the {which} snapshot at step {self.step} ({self.elapsed / 60:.1f} min)")
+
+    def _read_history(self) -> list[dict]:
+        path = self.dir / "history.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass  # a line cut by a kill
+        return out
+
+    # -- snapshots ----------------------------------------------------------------------------------
+
+    def _snapshot(self, which: str) -> None:
+        extra = {"rng.torch": torch.get_rng_state(), "rng.data": self.gen.get_state()}
+        if self.device.type == "cuda":
+            extra["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.state is not None:  # the carried recurrent state, so resume continues exactly
+            extra.update({f"state.{i}.{j}": t for i, s in enumerate(self.state) for j, t in enumerate(s)})
+        meta = {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "best": self.best,
+            "data": self.streams.state(),
+            "val_loss": self.history[-1]["val_loss"] if self.history else None,
+        }
+        checkpoint.save_snapshot(checkpoint.snapshot_path(self.dir, which), self.model, self.opt, meta, extra)
+
+    def _write_history(self) -> None:
+        lines = "".join(json.dumps(h) + "\n" for h in self.history)
+        checkpoint.atomic_write(self.dir / "history.jsonl", lines.encode())
+
+    # -- the loop -----------------------------------------------------------------------------------
+
+    def done(self) -> bool:
+        c = self.cfg
+        return bool((c.steps and self.step >= c.steps) or (c.minutes and self.elapsed >= c.minutes * 60))
+
+    def run(self) -> list[dict]:
+        """Train until --steps/--minutes (totals for the model) or Ctrl-C; returns the history."""
+        if self.done():
+            self.log(f"{self.dir} has already trained {self.step} steps / {self.elapsed / 60:.1f} min: raise --minutes or --steps to go on")
+            return self.history
+        cfg, model = self.cfg, self.model
+        model.train()
+        prof = dict.fromkeys(("data", "train", "eval", "sampling", "snapshot"), 0.0)
+        loss_sum, loss_n = torch.zeros((), device=self.device), 0
+        last_snap = last_sample = self.elapsed
+        t0 = time.monotonic() - self.elapsed
+        seen_since = 0
+        old_handler = _install_sigterm()
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        try:
+            while not self.done():
+                t = time.monotonic()
+                x, y, new_epoch = self.streams.next()
+                if new_epoch:
+                    self.state = None
+                t1 = time.monotonic()
+                prof["data"] += t1 - t
+                lr = lr_at(cfg, self.step, self.elapsed)
+                for g in self.opt.param_groups:
+                    g["lr"] = lr
+                with autocast(self.device, self.dtype):
+                    logits, state = model(x, self.state)
+                loss = cross_entropy(logits, y)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                self.opt.step()
+                self.state = detach_state(state)
+                loss_sum += loss.detach()
+                loss_n += 1
+                seen_since += x.numel()
+                self.step += 1
+                now = time.monotonic()
+                prof["train"] += now - t1
+                self.elapsed = now - t0
+                snap_due = self.elapsed - last_snap >= cfg.snapshot_every * 60
+                if snap_due or self.done():
+                    sync()
+                    train_loss = loss_sum.item() / max(loss_n, 1)
+                    rate = seen_since / max(self.elapsed - last_snap, 1e-9)
+                    self._report(train_loss, rate, lr, prof)
+                    loss_sum.zero_()
+                    loss_n, seen_since = 0, 0
+                    if self.elapsed - last_sample >= cfg.sample_every * 60 and train_loss < cfg.sample_below:
+                        t2 = time.monotonic()
+                        write_samples(self.dir, model, self.library.vocab, cfg, self.step, self.log)
+                        model.train()
+                        prof["sampling"] += time.monotonic() - t2
+                        last_sample = self.elapsed
+                    # time spent evaluating/sampling/saving is not training time
+                    t0 = time.monotonic() - self.elapsed
+                    last_snap = self.elapsed
+        except KeyboardInterrupt:
+            self._snapshot("last")
+            self.log(f"interrupted: snapshot saved at step {self.step} in {self.dir}")
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, old_handler)
+        return self.history
+
+    def _report(self, train_loss: float, rate: float, lr: float, prof: dict) -> None:
+        t = time.monotonic()
+        val_loss, val_acc = evaluate(self.model, self.val, self.cfg.seq_len, self.dtype, self.cfg.eval_chars)
+        prof["eval"] += time.monotonic() - t
+        stats = Stats(
+            time=round(self.elapsed, 2),
+            step=self.step,
+            epoch=round(self.streams.position(), 4),
+            train_loss=round(train_loss, 4),
+            val_loss=round(val_loss, 4),
+            val_bpc=round(val_loss / LN2, 4),
+            val_acc=round(val_acc, 4),
+            sec_per_sample=round(self.cfg.seq_len / rate, 6) if rate else 0.0,
+            chars_per_sec=round(rate, 1),
+            lr=lr,
+            wall=round(time.time(), 1),
+        )
+        self.history.append(asdict(stats))
+        t = time.monotonic()
+        improved = val_loss < self.best
+        if improved:
+            self.best = val_loss
+        self._snapshot("last")
+        if improved:
+            self._snapshot("best")
+        self._write_history()
+        prof["snapshot"] += time.monotonic() - t
+        self.log(format_stats(stats, improved))
+        if len(self.history) <= 3:
+            total = sum(prof.values()) or 1.0
+            self.log("  profile: " + ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in prof.items()))
+
+
+def format_stats(s: Stats, improved: bool) -> str:
+    return (
+        f"{s.time / 60:7.1f} min  step {s.step:>7}  epoch {s.epoch:6.2f}  train {s.train_loss:.3f}  "
+        f"val {s.val_loss:.3f} ({s.val_bpc:.3f} bpc, acc {s.val_acc:.1%})  "
+        f"{s.sec_per_sample:.6f} s/sample  {s.chars_per_sec:,.0f} chars/s" + ("  *best" if improved else "")
+    )
+
+
+def _install_sigterm():
+    """SIGTERM (e.g. from a scheduler) stops training like Ctrl-C: snapshot, then exit."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def resolve_configs(
+    model_dir: str | os.PathLike, model_overrides: dict, train_overrides: dict, restart: bool = False
+) -> tuple[ModelConfig, TrainConfig, dict | None]:
+    """Configs for a run: the saved ones when the model exists (so rerunning the same command resumes),
+    else the defaults; explicit overrides on top. Also returns the saved library spec, if any."""
+    path = Path(model_dir) / "config.json"
+    saved = checkpoint.read_json(path) if path.exists() and not restart else None
+    model = {**(saved["model"] if saved else {}), **model_overrides}
+    train = {**(saved["train"] if saved else {}), **train_overrides}
+    train["sample_temperatures"] = tuple(train.get("sample_temperatures", TrainConfig.sample_temperatures))
+    return ModelConfig(**model), TrainConfig(**train), (saved["library"]["spec"] if saved else None)
