@@ -136,7 +136,7 @@ class Streams:
 
 @torch.no_grad()
 def evaluate(
-    model: CharRNN, data: torch.Tensor, seq_len: int, dtype: torch.dtype, max_chars: int | None = None, streams: int = 32
+    model: CharRNN, data: torch.Tensor, seq_len: int, dtype: torch.dtype, max_chars: int | None = None
 ) -> tuple[float, float]:
     """Mean cross-entropy (nats/char) and accuracy over `data`, split into a few contiguous streams
     whose recurrent state is carried across windows, as a reader would see the text."""
@@ -144,6 +144,7 @@ def evaluate(
     model.eval()
     if max_chars is not None:
         data = data[:max_chars]
+    streams = max(1, min(32, len(data) // (8 * seq_len)))  # each stream long enough to build up context
     n = (len(data) - 1) // streams
     if n < 1:
         raise PoetError("the validation split is empty: use a larger library or a larger --val-fraction")
@@ -272,11 +273,11 @@ class Trainer:
         old = checkpoint.read_json(self.dir / "config.json")
         where = f"model {self.dir}"
         fix = "use --model NEWNAME to train a new model beside it, or --restart to start this one over"
+        if old["library"]["fingerprint"] != self.config["library"]["fingerprint"]:
+            raise PoetError(f"{where} was trained on a different library (books or texts changed): {fix}")
         for k, v in self.config["model"].items():
             if old["model"].get(k) != v:
                 raise PoetError(f"{where} has {k}={old['model'].get(k)}, this run asks {k}={v}: {fix}")
-        if old["library"]["fingerprint"] != self.config["library"]["fingerprint"]:
-            raise PoetError(f"{where} was trained on a different library (books or texts changed): {fix}")
         changed = [k for k, v in self.config["train"].items() if k in COMPATIBLE and old["train"].get(k) != v]
         if changed:
             warnings.warn(f"resuming {where} with changed settings: {', '.join(changed)}", stacklevel=3)
