@@ -8,9 +8,10 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -58,9 +59,20 @@ def pick_device(name: str = "auto") -> torch.device:
         return torch.device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() and mps_lstm_works():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def mps_lstm_works() -> bool:
+    """Some PyTorch/macOS versions fail in the MPS LSTM backward; then CPU is the honest choice."""
+    try:
+        lstm = torch.nn.LSTM(4, 4).to("mps")
+        lstm(torch.zeros(2, 1, 4, device="mps"))[0].sum().backward()
+        return True
+    except RuntimeError as e:
+        warnings.warn(f"MPS LSTM backward failed ({e}); training on the CPU instead", stacklevel=2)
+        return False
 
 
 def cpu_has_bf16() -> bool:
@@ -346,69 +358,96 @@ class Trainer:
     def run(self) -> list[dict]:
         """Train until --steps/--minutes (totals for the model) or Ctrl-C; returns the history."""
         if self.done():
-            self.log(f"{self.dir} has already trained {self.step} steps / {self.elapsed / 60:.1f} min: raise --minutes or --steps to go on")
+            self.log(
+                f"{self.dir} has already trained {self.step} steps / {self.elapsed / 60:.1f} min: "
+                "raise --minutes or --steps to go on"
+            )
             return self.history
-        cfg, model = self.cfg, self.model
-        model.train()
+        cfg = self.cfg
+        self.model.train()
         prof = dict.fromkeys(("data", "train", "eval", "sampling", "snapshot"), 0.0)
-        loss_sum, loss_n = torch.zeros((), device=self.device), 0
+        loss_sum, loss_n, seen = torch.zeros((), device=self.device), 0, 0
         last_snap = last_sample = self.elapsed
         t0 = time.monotonic() - self.elapsed
-        seen_since = 0
-        old_handler = _install_sigterm()
-        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        display = Display(cfg, self.log)
         try:
-            while not self.done():
-                t = time.monotonic()
-                x, y, new_epoch = self.streams.next()
-                if new_epoch:
-                    self.state = None
-                t1 = time.monotonic()
-                prof["data"] += t1 - t
-                lr = lr_at(cfg, self.step, self.elapsed)
-                for g in self.opt.param_groups:
-                    g["lr"] = lr
-                with autocast(self.device, self.dtype):
-                    logits, state = model(x, self.state)
-                loss = cross_entropy(logits, y)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                self.opt.step()
-                self.state = detach_state(state)
-                loss_sum += loss.detach()
-                loss_n += 1
-                seen_since += x.numel()
-                self.step += 1
-                now = time.monotonic()
-                prof["train"] += now - t1
-                self.elapsed = now - t0
-                snap_due = self.elapsed - last_snap >= cfg.snapshot_every * 60
-                if snap_due or self.done():
-                    sync()
-                    train_loss = loss_sum.item() / max(loss_n, 1)
-                    rate = seen_since / max(self.elapsed - last_snap, 1e-9)
-                    self._report(train_loss, rate, lr, prof)
+            with display, self._signals_deferred_during_steps():
+                while not self.done():
+                    t = time.monotonic()
+                    x, y, new_epoch = self.streams.next()
+                    if new_epoch:
+                        self.state = None
+                    t1 = time.monotonic()
+                    prof["data"] += t1 - t
+                    loss_sum += self._step(x, y)
+                    loss_n += 1
+                    seen += x.numel()
+                    now = time.monotonic()
+                    prof["train"] += now - t1
+                    self.elapsed = now - t0
+                    display.update(self.step, self.elapsed, loss_sum, loss_n, seen / max(self.elapsed - last_snap, 1e-9))
+                    if self.elapsed - last_snap < cfg.snapshot_every * 60 and not self.done():
+                        continue
+                    train_loss = loss_sum.item() / loss_n
+                    self._report(train_loss, seen / max(self.elapsed - last_snap, 1e-9), prof, display.log)
                     loss_sum.zero_()
-                    loss_n, seen_since = 0, 0
+                    loss_n, seen = 0, 0
                     if self.elapsed - last_sample >= cfg.sample_every * 60 and train_loss < cfg.sample_below:
                         t2 = time.monotonic()
-                        write_samples(self.dir, model, self.library.vocab, cfg, self.step, self.log)
-                        model.train()
+                        write_samples(self.dir, self.model, self.library.vocab, cfg, self.step, display.log)
+                        self.model.train()
                         prof["sampling"] += time.monotonic() - t2
                         last_sample = self.elapsed
-                    # time spent evaluating/sampling/saving is not training time
-                    t0 = time.monotonic() - self.elapsed
+                    t0 = time.monotonic() - self.elapsed  # evaluating, sampling and saving is not training time
                     last_snap = self.elapsed
         except KeyboardInterrupt:
             self._snapshot("last")
             self.log(f"interrupted: snapshot saved at step {self.step} in {self.dir}")
             raise
-        finally:
-            signal.signal(signal.SIGTERM, old_handler)
         return self.history
 
-    def _report(self, train_loss: float, rate: float, lr: float, prof: dict) -> None:
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One optimizer step; returns the loss without a host sync."""
+        self._in_step = True
+        for g in self.opt.param_groups:
+            g["lr"] = lr_at(self.cfg, self.step, self.elapsed)
+        with autocast(self.device, self.dtype):
+            logits, state = self.model(x, self.state)
+        loss = cross_entropy(logits, y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        self.state = detach_state(state)
+        self.step += 1
+        self._in_step = False
+        if self._stop_requested:
+            raise KeyboardInterrupt
+        return loss.detach()
+
+    @contextmanager
+    def _signals_deferred_during_steps(self):
+        """Ctrl-C and SIGTERM stop training at once, except in the middle of an optimizer step, which
+        they let finish, so the snapshot written on the way out is consistent."""
+        self._stop_requested = self._in_step = False
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self._in_step:
+                self._stop_requested = True
+            else:
+                raise KeyboardInterrupt
+
+        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
+
+    def _report(self, train_loss: float, rate: float, prof: dict, log) -> None:
         t = time.monotonic()
         val_loss, val_acc = evaluate(self.model, self.val, self.cfg.seq_len, self.dtype, self.cfg.eval_chars)
         prof["eval"] += time.monotonic() - t
@@ -422,7 +461,7 @@ class Trainer:
             val_acc=round(val_acc, 4),
             sec_per_sample=round(self.cfg.seq_len / rate, 6) if rate else 0.0,
             chars_per_sec=round(rate, 1),
-            lr=lr,
+            lr=self.opt.param_groups[0]["lr"],
             wall=round(time.time(), 1),
         )
         self.history.append(asdict(stats))
@@ -435,10 +474,58 @@ class Trainer:
             self._snapshot("best")
         self._write_history()
         prof["snapshot"] += time.monotonic() - t
-        self.log(format_stats(stats, improved))
+        log(format_stats(stats, improved))
         if len(self.history) <= 3:
             total = sum(prof.values()) or 1.0
-            self.log("  profile: " + ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in prof.items()))
+            log("  profile: " + ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in prof.items()))
+
+
+class Display:
+    """A live status line with a progress bar on a terminal (rich); without a terminal, only the
+    log lines at each snapshot."""
+
+    def __init__(self, cfg: TrainConfig, log):
+        self.live = sys.stderr.isatty()
+        self.cfg, self.plain_log, self.last = cfg, log, 0.0
+        if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=Console(stderr=True),
+                transient=True,
+            )
+            self.task = self.progress.add_task("starting", total=self.horizon() or None)
+
+    def horizon(self) -> float:
+        """Progress in steps when --steps is the limit, else in seconds of --minutes."""
+        return float(self.cfg.steps or (self.cfg.minutes or 0) * 60)
+
+    def __enter__(self):
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live:
+            self.progress.stop()
+
+    def update(self, step: int, elapsed: float, loss_sum: torch.Tensor, n: int, rate: float) -> None:
+        if not self.live or time.monotonic() - self.last < 0.5:
+            return
+        self.last = time.monotonic()
+        done = step if self.cfg.steps else elapsed
+        self.progress.update(
+            self.task,
+            completed=done,
+            description=f"step {step}  loss {loss_sum.item() / n:.3f}  {rate:,.0f} chars/s  {elapsed / 60:.1f} min",
+        )
+
+    def log(self, msg: str) -> None:
+        if self.live:
+            self.progress.console.print(msg, markup=False, highlight=False)
+        else:
+            self.plain_log(msg)
 
 
 def format_stats(s: Stats, improved: bool) -> str:
@@ -447,15 +534,6 @@ def format_stats(s: Stats, improved: bool) -> str:
         f"val {s.val_loss:.3f} ({s.val_bpc:.3f} bpc, acc {s.val_acc:.1%})  "
         f"{s.sec_per_sample:.6f} s/sample  {s.chars_per_sec:,.0f} chars/s" + ("  *best" if improved else "")
     )
-
-
-def _install_sigterm():
-    """SIGTERM (e.g. from a scheduler) stops training like Ctrl-C: snapshot, then exit."""
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, handler)
 
 
 def resolve_configs(
