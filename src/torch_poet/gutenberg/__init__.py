@@ -1,0 +1,35 @@
+"""Project Gutenberg: catalog search, polite downloads and boilerplate-free texts.
+
+Public API:
+    load_catalog(source=None, cache=None, refresh=False) -> Catalog   cached a week under cache_root()/gutenberg
+    search(catalog, spec=None, *, author, title, language, subject, bookshelf, ids, include_all_types) -> list[Book]
+    Book                 id, title, authors, language, subjects, bookshelves, type, issued; .author (short), .url
+    Catalog              len(), iteration over Books, .get(book_id) -> Book | None
+    short_author(name)   "Brontë, Charlotte, 1816-1855; …" -> "Brontë, Charlotte"
+    book_text(book_id, source=None, cache=None) -> str   cleaned text, downloaded and cached on first use
+    download(book_id, source=None, cache=None) -> Path   the same, returning the cached file
+    book_path(book_id, cache=None) -> Path               where that cached file is (or will be)
+    clean(data, name) -> str                              decode bytes and strip header, footer and credits
+    Source, resolve_source(source)                        a URL or local mirror directory, with its politeness
+
+`source` is a URL or a local directory (a copy of gutenberg.org's layout or a classic rsync mirror); None means
+$POET_GUTENBERG_URL or https://www.gutenberg.org/. `cache` None means $POET_CACHE or the user cache dir.
+"""
+
+from .catalog import Book, Catalog, load_catalog, search, short_author
+from .clean import clean
+from .fetch import Source, book_path, book_text, download, resolve_source
+
+__all__ = [
+    "Book",
+    "Catalog",
+    "Source",
+    "book_path",
+    "book_text",
+    "clean",
+    "download",
+    "load_catalog",
+    "resolve_source",
+    "search",
+    "short_author",
+]

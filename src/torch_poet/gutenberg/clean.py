@@ -1,0 +1,94 @@
+"""Decode a Project Gutenberg plain-text file and strip its licence header, footer and production credits.
+
+Gutenberg files span three decades of formats; every marker style below occurs in real files (see the table in
+shared/gutenberg/README.md). A model trained on the boilerplate would learn to recite the licence, so it goes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import warnings
+
+from ..errors import PoetError
+
+# "*** START OF THE PROJECT GUTENBERG EBOOK X ***", "***START OF THE…", "*** START OF THIS …", "EBOOK, X".
+START = re.compile(r"^[ \t]*\*+[ \t]*START OF (?:THE |THIS )?PROJECT GUTENBERG.*$", re.I | re.M)
+# "*** END OF THIS PROJECT GUTENBERG EBOOK X ***" (possibly indented), "End of the Project Gutenberg EBook of X",
+# "End of Project Gutenberg's X", "End of The Project Gutenberg Etext of X", German "Ende dieses Projekt Gutenberg …".
+END = re.compile(
+    r"^[ \t]*(?:\*+[ \t]*)?(?:END OF (?:THE |THIS )?PROJECT GUTENBERG|ENDE DIESES PROJEKT GUTENBERG)", re.I | re.M
+)
+# The 1990s files have no START marker: the text begins after the licence, "*END*THE SMALL PRINT! … *END*".
+SMALL_PRINT_END = re.compile(r"^[ \t]*\*END\*?[ \t]*THE SMALL PRINT.*$", re.I | re.M)
+# A first paragraph that credits the volunteers or a partner project rather than belonging to the book.
+CREDITS = re.compile(
+    r"(?:Produced by|E-?text prepared by|Prepared by|Transcribed from|Transcribed by|Digitized by"
+    r"|This e-?(?:text|book) was (?:produced|prepared)|Special thanks are due"
+    r"|This book was generously provided|Dieses Buch wurde uns freundlicherweise)",
+    re.I,
+)
+LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
+DECLARED_CHARSET = re.compile(rb"^Character set encoding:[ \t]*([\w.:-]+)", re.I | re.M)
+
+
+def decode(data: bytes) -> str:
+    """Bytes → str with LF line ends: UTF-8 (BOM dropped), else the charset the header declares, else cp1252/Latin-1.
+
+    Old files are often Latin-1, and some that declare ASCII still hold a stray Latin-1 byte, so the declaration
+    is only a hint after UTF-8 fails.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = _decode_legacy(data)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _decode_legacy(data: bytes) -> str:
+    m = DECLARED_CHARSET.search(data[:20_000].replace(b"\r", b""))
+    encodings = [m.group(1).decode("ascii")] if m else []
+    for encoding in encodings + ["cp1252"]:
+        try:
+            codecs.lookup(encoding)
+            return data.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1")  # never fails: every byte is a character
+
+
+def strip_boilerplate(text: str, name: str = "text") -> str:
+    """The book between the Gutenberg header and footer, without the production credits that open it.
+
+    A text with no marker at all is kept whole (with a warning): it may be a local file that never had any.
+    """
+    start = START.search(text)
+    if start is None:
+        small_print = SMALL_PRINT_END.search(text)
+        # Only a licence block in the header counts; in later files the same block sits in the footer.
+        start = small_print if small_print and small_print.start() < len(text) // 2 else None
+    begin = start.end() if start else 0
+    end = END.search(text, begin)
+    if start is None and end is None:
+        warnings.warn(f"{name}: no Project Gutenberg header or footer found; keeping the whole text", stacklevel=2)
+    body = text[begin : end.start() if end else len(text)]
+    return _drop_credits(body).rstrip() + "\n"
+
+
+def _drop_credits(body: str) -> str:
+    """Remove leading paragraphs such as "Produced by Judy Boss" or "Transcribed from the 1897 … edition"."""
+    while True:
+        body = LEADING_BLANK_LINES.sub("", body)  # keeps the indentation of a centred title
+        if not CREDITS.match(body.lstrip()):
+            return body
+        paragraph_end = re.search(r"\n[ \t]*\n", body)
+        body = body[paragraph_end.end() :] if paragraph_end else ""
+
+
+def clean(data: bytes | str, name: str = "text") -> str:
+    """Decoded, boilerplate-free text of one Gutenberg file; a PoetError if no text is left."""
+    text = decode(data) if isinstance(data, bytes) else data.replace("\r\n", "\n").replace("\r", "\n")
+    body = strip_boilerplate(text, name)
+    if not body.strip():
+        raise PoetError(f"{name} is empty once the Project Gutenberg header and footer are removed: use another book")
+    return body

@@ -1,0 +1,131 @@
+"""Shared fixtures: private POET_* dirs for every test, and real loopback HTTP servers.
+
+`gutenberg_server` serves shared/gutenberg (a slice of gutenberg.org's URL space) for the whole session;
+`serve(directory)` starts one a test can stop, and `serve(script={path: [Reply, ...]})` one that misbehaves on cue.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import partial
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # the repo sits next to shared/, here and in CI
+GUTENBERG = SHARED / "gutenberg"
+# The fixture's 18 English books by the Brontës, Jane Austen and Virginia Woolf (ids from its README).
+ENGLISH_BOOKS = {1260, 768, 767, 969, 9182, 1028, 30486, 1342, 161, 158, 105, 121, 141, 946, 144, 1245, 5670, 29220}
+
+
+@pytest.fixture(autouse=True)
+def poet_dirs(tmp_path, monkeypatch) -> SimpleNamespace:
+    """Every test gets its own POET_HOME and POET_CACHE and no inherited POET_GUTENBERG_URL."""
+    dirs = SimpleNamespace(home=tmp_path / "poet-home", cache=tmp_path / "poet-cache")
+    monkeypatch.setenv("POET_HOME", str(dirs.home))
+    monkeypatch.setenv("POET_CACHE", str(dirs.cache))
+    monkeypatch.delenv("POET_GUTENBERG_URL", raising=False)
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def gutenberg_dir() -> Path:
+    assert (GUTENBERG / "cache/epub/feeds/pg_catalog.csv").is_file(), f"test data missing: {GUTENBERG}"
+    return GUTENBERG
+
+
+@dataclass
+class Reply:
+    """One scripted answer of a `serve(script=...)` server."""
+
+    status: int = 200
+    body: bytes = b""
+    length: int | None = None  # the Content-Length sent; None means len(body), more means a truncated body
+    stall: float = 0.0  # seconds to wait after the headers before sending the body
+
+
+class Server:
+    """A real ThreadingHTTPServer on 127.0.0.1 (ephemeral port) in a background thread."""
+
+    def __init__(self, handler, script: dict[str, list[Reply]] | None = None):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.httpd.script = script or {}
+        self.httpd.requests = []  # (path, User-Agent) of every request, in order
+        self.httpd.stopping = threading.Event()  # cuts scripted stalls short at shutdown
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    @property
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.httpd.requests]
+
+    @property
+    def user_agents(self) -> list[str]:
+        return [agent for _, agent in self.httpd.requests]
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.httpd.stopping.set()
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+
+class _Files(SimpleHTTPRequestHandler):
+    def do_GET(self):
+        self.server.requests.append((self.path, self.headers.get("User-Agent", "")))
+        super().do_GET()
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    """Answers each path from its script: replies in turn, the last one repeating; unscripted paths get 404."""
+
+    def do_GET(self):
+        self.server.requests.append((self.path, self.headers.get("User-Agent", "")))
+        replies = self.server.script.get(self.path) or [Reply(404, b"not found")]
+        reply = replies.pop(0) if len(replies) > 1 else replies[0]
+        self.send_response(reply.status)
+        self.send_header("Content-Length", str(len(reply.body) if reply.length is None else reply.length))
+        self.end_headers()
+        self.server.stopping.wait(reply.stall)
+        try:
+            self.wfile.write(reply.body)
+        except OSError:  # the client gave up (timeout) before the stall ended
+            pass
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+def _start(directory: Path | None = None, script: dict[str, list[Reply]] | None = None) -> Server:
+    return Server(partial(_Files, directory=str(directory)) if directory else _Scripted, script)
+
+
+@pytest.fixture(scope="session")
+def gutenberg_server(gutenberg_dir):
+    """shared/gutenberg over HTTP for the whole session (do not stop it; use `serve` for that)."""
+    server = _start(gutenberg_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def serve():
+    """Start servers for one test: `serve(directory)` or `serve(script={"/path": [Reply(500), Reply(200, b"..")]})`."""
+    servers: list[Server] = []
+
+    def start(directory: Path | None = None, script: dict[str, list[Reply]] | None = None) -> Server:
+        servers.append(_start(directory, script))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,107 @@
+"""`poet search`, `poet download` and `poet show` as a user runs them: a real subprocess against a loopback server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ENGLISH_BOOKS
+
+
+def poet(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "torch_poet", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def mirror_env(gutenberg_server, monkeypatch):
+    monkeypatch.setenv("POET_GUTENBERG_URL", gutenberg_server.url)
+
+
+def test_search_table(mirror_env):
+    result = poet("search", "--author", "bronte", "--author", "jane austen", "--language", "en")
+    assert result.returncode == 0, result.stderr
+    assert "Pride and Prejudice" in result.stdout and "Brontë, Charlotte" in result.stdout
+    assert "Love and Freindship [sic]" in result.stdout  # no rich markup eaten
+    assert "Woolf" not in result.stdout and "17 books" in result.stdout
+
+
+def test_search_json(mirror_env):
+    result = poet("search", "--json", "--author", "brontë", "--author", "Jane Austen", "--author", "Virginia Woolf",
+                  "--language", "english")  # fmt: skip
+    books = [json.loads(line) for line in result.stdout.splitlines()]
+    assert ENGLISH_BOOKS <= {b["id"] for b in books}
+    jane_eyre = next(b for b in books if b["id"] == 1260)
+    assert jane_eyre["author"] == "Brontë, Charlotte" and jane_eyre["language"] == ["en"]
+
+
+def test_search_with_no_match_exits_1(mirror_env):
+    result = poet("search", "--author", "nobody-writes-like-this")
+    assert result.returncode == 1 and "0 books" in result.stdout
+
+
+def test_download_and_show(mirror_env, poet_dirs):
+    result = poet("download", "1342", "768")
+    assert result.returncode == 0, result.stderr
+    paths = [Path(line) for line in result.stdout.splitlines()]
+    assert paths == [poet_dirs.cache / "gutenberg/books/1342.txt", poet_dirs.cache / "gutenberg/books/768.txt"]
+    assert all(p.is_file() for p in paths)
+    shown = poet("show", "1342", env={"POET_GUTENBERG_URL": "http://127.0.0.1:9/"})  # cached: no server needed
+    assert shown.returncode == 0 and shown.stdout == paths[0].read_text(encoding="utf-8")
+    assert shown.stdout.startswith("PRIDE AND PREJUDICE")
+
+
+def test_show_into_a_closed_pipe(mirror_env):
+    process = subprocess.Popen([sys.executable, "-m", "torch_poet", "show", "30486"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)  # fmt: skip
+    process.stdout.readline()  # like `| head -1`
+    process.stdout.close()
+    assert process.wait(timeout=60) == 0
+    assert b"Traceback" not in process.stderr.read()
+
+
+def test_mirror_flag_with_a_local_directory(gutenberg_dir):
+    result = poet("show", "22367", "--mirror", str(gutenberg_dir))
+    assert result.returncode == 0 and "Gregor Samsa" in result.stdout
+
+
+def broken_mirror(tmp_path: Path, catalog: bytes) -> str:
+    (tmp_path / "m/cache/epub/feeds").mkdir(parents=True)
+    (tmp_path / "m/cache/epub/feeds/pg_catalog.csv").write_bytes(catalog)
+    (tmp_path / "m/cache/epub/9").mkdir()
+    (tmp_path / "m/cache/epub/9/pg9.txt").write_bytes(b"*** START OF THE PROJECT GUTENBERG EBOOK X ***\n\n"
+                                                      b"*** END OF THE PROJECT GUTENBERG EBOOK X ***\n")  # fmt: skip
+    return str(tmp_path / "m")
+
+
+@pytest.mark.parametrize(
+    "args, catalog, message",
+    [
+        (["search", "--language", "klingon"], None, "unknown language 'klingon'"),
+        (["search"], None, "empty search"),
+        (["search", "--id", "12x"], None, "invalid book id"),
+        (["download", "../1342"], None, "invalid book id"),
+        (["show", "-1"], None, "invalid book id"),
+        (["download", "99999999"], None, "book 99999999 not found"),
+        (["search", "--author", "x"], b"Text#;Title\nnot a catalog\n", "not a Project Gutenberg catalog"),
+        (["search", "--author", "x"], b"\x80\x81 not utf-8 \xff", "not a Project Gutenberg catalog"),
+        (["show", "9"], None, "book 9 is empty"),
+        (["download", "5", "--mirror", "/nonexistent/mirror"], None, "mirror directory /nonexistent/mirror"),
+    ],
+)
+def test_bad_input_is_one_line_error(args, catalog, message, tmp_path, gutenberg_dir):
+    mirror = broken_mirror(tmp_path, catalog or (gutenberg_dir / "cache/epub/feeds/pg_catalog.csv").read_bytes())
+    result = poet(*args, env={"POET_GUTENBERG_URL": mirror})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("poet: error: ") and message in lines[0], result.stderr
