@@ -90,6 +90,15 @@ def read_snapshot(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, header
 
 
+def snapshot_meta(path: Path) -> dict:
+    """A snapshot's meta (step, elapsed, best, ...) without reading its tensors."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {})["meta"])
+    except (SafetensorError, OSError, ValueError, KeyError) as e:
+        raise PoetError(f"snapshot {path} is unreadable ({e})") from None
+
+
 def load_snapshot(model_dir: Path, prefer: str = "last") -> tuple[str, dict[str, torch.Tensor], dict[str, str]]:
     """The preferred snapshot, else the other one, warning about the one that could not be read."""
     order = [prefer] + [w for w in SNAPSHOTS if w != prefer]
@@ -138,3 +147,23 @@ def load_model(
     model.load_state_dict(split(tensors, "model."))
     model.to(device).eval()
     return model, config, json.loads(header["meta"])
+
+
+def list_models(root: Path) -> list[dict]:
+    """Every model under root/projects: name, step, best validation bpc, size on disk, last update."""
+    rows = []
+    for config in sorted(Path(root).glob("projects/*/*/config.json")):
+        d = config.parent
+        files = [f for f in d.rglob("*") if f.is_file()]
+        row = {"project": d.parent.name, "model": d.name, "path": str(d), "step": None, "best_bpc": None}
+        try:
+            meta = snapshot_meta(snapshot_path(d, "last"))
+            row["step"] = meta["step"]
+            if meta.get("best") not in (None, float("inf")):
+                row["best_bpc"] = round(meta["best"] / 0.6931471805599453, 4)
+        except PoetError:
+            pass  # listed all the same: `poet models` is where one looks for a broken model
+        row["bytes"] = sum(f.stat().st_size for f in files)
+        row["updated"] = max(f.stat().st_mtime for f in files)
+        rows.append(row)
+    return rows

@@ -8,27 +8,11 @@ autocast ran twice as fast as fp32: precision is chosen by the trainer, not here
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import PoetError
-
-
-@dataclass
-class ModelConfig:
-    vocab_size: int = 0  # set from the library's vocabulary
-    cell: str = "lstm"  # lstm | gru
-    layers: int = 2
-    hidden: int = 512
-    embedding: int = 64
-    dropout: float = 0.0  # between recurrent layers and before the output layer
-
-    def __post_init__(self) -> None:
-        if self.cell not in ("lstm", "gru"):
-            raise PoetError(f"unknown cell {self.cell!r}: use --cell lstm or --cell gru")
+from .config import ModelConfig
 
 
 State = list[tuple[torch.Tensor, ...]]  # per layer: (h, c) for LSTM, (h,) for GRU; each [B, H]

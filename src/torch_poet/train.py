@@ -20,32 +20,11 @@ import torch
 from . import checkpoint
 from .errors import PoetError
 from .library import Library
-from .model import CharRNN, ModelConfig, cross_entropy, detach_state
+from .config import ModelConfig, TrainConfig
+from .model import CharRNN, cross_entropy, detach_state
+from .plot import plot_history, read_history
 
 LN2 = math.log(2)
-
-
-@dataclass
-class TrainConfig:
-    batch_size: int = 64
-    seq_len: int = 128
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.1  # the cosine schedule ends at lr * min_lr_ratio
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    minutes: float | None = None  # total training time of the model; None = until stopped
-    steps: int | None = None  # total optimizer steps of the model; None = until stopped
-    snapshot_every: float = 3.0  # minutes
-    sample_every: float = 10.0  # minutes, once the train loss is below sample_below
-    sample_below: float = 1.5
-    sample_length: int = 700
-    sample_temperatures: tuple[float, ...] = (0.6, 0.7, 0.8)
-    val_fraction: float = 0.05
-    eval_chars: int | None = 1_000_000  # validation chars used per snapshot (None = all)
-    seed: int = 1337
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: str = "auto"  # auto | fp32 | bf16
 
 
 # Changing these on resume is fine (with a warning); anything in ModelConfig or the library is not.
@@ -312,21 +291,9 @@ class Trainer:
             self.state = [
                 tuple(carried[f"{i}.{j}"].to(self.device) for j in range(len(carried) // n)) for i in range(n)
             ]
-        self.history = [h for h in self._read_history() if h["step"] <= self.step]
+        self.history = [h for h in read_history(self.dir) if h["step"] <= self.step]
         checkpoint.write_json(self.dir / "config.json", self.config)
         self.log(f"resuming {self.dir} from the {which} snapshot at step {self.step} ({self.elapsed / 60:.1f} min)")
-
-    def _read_history(self) -> list[dict]:
-        path = self.dir / "history.jsonl"
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass  # a line cut by a kill
-        return out
 
     # -- snapshots ----------------------------------------------------------------------------------
 
@@ -473,6 +440,7 @@ class Trainer:
         if improved:
             self._snapshot("best")
         self._write_history()
+        plot_history(self.history, self.dir / "history.png", title=self.dir.name)
         prof["snapshot"] += time.monotonic() - t
         log(format_stats(stats, improved))
         if len(self.history) <= 3:

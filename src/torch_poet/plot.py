@@ -1,0 +1,56 @@
+"""Training history -> PNG: loss and validation bits per char against wall time and against step."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .errors import PoetError
+
+
+def read_history(model_dir: str | os.PathLike) -> list[dict]:
+    """history.jsonl as a list of dicts; a line cut by a kill is skipped."""
+    path = Path(model_dir) / "history.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
+
+
+def plot_history(history: list[dict], out: str | os.PathLike, title: str = "") -> Path:
+    """Two panels (against minutes, against step), train and validation loss in nats with validation
+    bits per char on a second axis; a dot marks each snapshot."""
+    if not history:
+        raise PoetError("no training history yet: train the model until its first snapshot (poet train)")
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
+    for ax, key, label in ((axes[0], "time", "training time (minutes)"), (axes[1], "step", "step")):
+        x = [h[key] / 60 if key == "time" else h[key] for h in history]
+        ax.plot(x, [h["train_loss"] for h in history], "o-", ms=3, label="train loss")
+        ax.plot(x, [h["val_loss"] for h in history], "o-", ms=3, label="validation loss")
+        ax.set_xlabel(label)
+        ax.set_ylabel("loss (nats/char)")
+        ax.grid(alpha=0.3)
+        bpc = ax.secondary_yaxis("right", functions=(lambda n: n / 0.6931471805599453, lambda b: b * 0.6931471805599453))
+        bpc.set_ylabel("bits per char")
+        ax.legend(loc="upper right")
+    best = min(history, key=lambda h: h["val_loss"])
+    fig.suptitle(f"{title}  best validation {best['val_loss']:.3f} nats = {best['val_bpc']:.3f} bpc at step {best['step']}")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, out)
+    return out
