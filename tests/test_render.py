@@ -1,0 +1,112 @@
+import ast
+from pathlib import Path
+
+import pytest
+
+from torch_poet import render
+from torch_poet.attribution import Index
+from torch_poet.library import Text
+from torch_poet.render import Highlighted, ansi, html, html_page
+
+PRIDE = (
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in "
+    "want of a wife.\nHowever little known the feelings or views of such a man may be on his first entering "
+    "a neighbourhood, this truth is so well fixed in the minds of the surrounding families."
+)
+NOTES = "notes: a single man in possession of a good fortune; the minds & friends"
+TEXTS = [
+    Text("pg1342", "Pride and Prejudice", "Austen, Jane", PRIDE, "https://www.gutenberg.org/ebooks/1342", 1342),
+    Text("file:notes.txt", "My <notes>", "", NOTES),
+]
+GENERATED = (  # U+4E00 is in neither text, so it ends any quote
+    "Zq<script>alert('x')</script>\u4e00a single man in possession of a good fortune\u4e00 and so the minds & friends"
+)
+
+
+@pytest.fixture
+def spans():
+    return Index.build(TEXTS).segment(GENERATED)
+
+
+def test_fixture_has_a_quote_from_each_book(spans):
+    assert [s.books for s in spans if s.quoted] == [("pg1342", "file:notes.txt"), ("file:notes.txt",)]
+
+
+def test_html_escapes_generated_text_and_book_metadata(spans):
+    out = html(spans)
+    assert "<script>" not in out and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in out
+    assert "My &lt;notes&gt;" in out and "the minds &amp; friends" in out
+
+
+def test_html_has_tooltip_with_context_link_and_reference_numbers(spans):
+    out = html(spans)
+    assert 'href="https://www.gutenberg.org/ebooks/1342"' in out
+    assert 'class="poet-tip"' in out and ":hover .poet-tip" in out  # CSS tooltip, no script needed
+    assert "that <mark>a single man in possession of a good fortune</mark>, must be in" in out  # context
+    assert "<i>also in [2]; 2 places in all</i>" in out
+    assert "<sup>1,2</sup>" in out and "<sup>2</sup>" in out
+    assert "Austen, Jane: Pride and Prejudice</a> (1 quote, 44 chars)" in out
+    assert "<script" not in out and "src=" not in out and "@import" not in out  # self-contained
+
+
+def test_html_themes(spans):
+    assert "prefers-color-scheme:dark" in html(spans)
+    light, dark = html(spans, theme="light"), html(spans, theme="dark")
+    assert "prefers-color-scheme" not in light and "poet-light" in light and "#ffe08a" in light
+    assert "poet-dark" in dark and "#6b5300" in dark and "#ffe08a" not in dark
+    with pytest.raises(ValueError):
+        html(spans, theme="sepia")
+
+
+def test_html_page_is_a_standalone_document(spans):
+    page = html_page(spans, title="Sample <1>")
+    assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page
+    assert "<title>Sample &lt;1&gt;</title>" in page and html(spans) in page
+
+
+def test_ansi_colours_quotes_and_prints_a_legend(spans, monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    out = ansi(spans)
+    assert "\x1b[48;5;229;38;5;16ma single man in possession of a good fortune\x1b[0m" in out
+    assert "[1]\x1b[0m Austen, Jane: Pride and Prejudice (1 quote, 44 chars)" in out
+    assert "[2]\x1b[0m My <notes> (2 quotes, 64 chars)" in out
+    assert "\n\n62.7% of 102 chars quoted in 2 quotes, the longest 44 chars\n" in out
+
+
+def test_no_color_env_and_flag_give_markers_instead(spans, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = ansi(spans)
+    assert "\x1b" not in out
+    assert "«a single man in possession of a good fortune»[1,2]\u4e00 and so« the minds & friends»[2]" in out
+    assert "\n[1] Austen, Jane: Pride and Prejudice (1 quote, 44 chars)" in out
+    monkeypatch.setenv("NO_COLOR", "")  # no-color.org: an empty value does not count
+    assert "\x1b[" in ansi(spans)
+    assert ansi(spans, color=False) == out
+
+
+def test_ansi_reopens_colour_on_each_line_and_defuses_escapes(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    spans = Index.build(TEXTS).segment("a wife.\nHowever little known\x1b[2J")
+    out = ansi(spans)
+    assert "wife.\x1b[0m\n\x1b[48;5;229;38;5;16mHowever" in out
+    assert "\x1b[2J" not in out and "␛[2J" in out
+
+
+def test_highlighted_prints_ansi_and_shows_html_in_jupyter(spans, monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    h = Highlighted.from_spans(spans)
+    assert h.text == GENERATED and h.summary.quotes == 2
+    assert str(h) == ansi(spans) and h._repr_html_() == html(spans)
+    assert repr(h) == "<Highlighted: 62.7% of 102 chars quoted in 2 quotes, the longest 44 chars>"
+
+
+def test_plain_text_and_empty_input():
+    assert '<div class="poet-text"></div>' in html([]) and "0.0% of 0 chars quoted in 0 quotes" in html([])
+    assert ansi(Index.build(TEXTS).segment("xyz"), color=False) == "xyz\n\n0.0% of 3 chars quoted in 0 quotes"
+
+
+def test_render_knows_nothing_of_torch():
+    tree = ast.parse(Path(render.__file__).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any("torch" in name or "library" in name for name in imported), imported
