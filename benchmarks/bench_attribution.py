@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import string
-import time
 import tracemalloc
 from pathlib import Path
 
+from common import timed
 from torch_poet.attribution import Index
 from torch_poet.gutenberg import clean
 from torch_poet.library import Text
@@ -65,16 +64,6 @@ def naive_quotes(texts: list[Text], text: str, min_quote: int = 10) -> list[tupl
         else:
             i += 1
     return quotes
-
-
-def timed(fn, repeat: int) -> tuple[float, float, object]:
-    """(median, best) seconds over `repeat` calls, and the last result."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times), result
 
 
 def ms(median: float, best: float) -> str:

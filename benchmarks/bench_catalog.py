@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
+from common import timed
 from torch_poet.gutenberg import load_catalog, search
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "gutenberg"
@@ -34,16 +33,6 @@ def synthesize(rows: int, mirror: Path) -> int:
     return out.stat().st_size
 
 
-def timed(fn, repeat: int) -> tuple[float, float, object]:
-    """(best, median) seconds over `repeat` calls, and the last result."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times), result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=75_000)
@@ -59,7 +48,7 @@ def main() -> None:
         parsed = (cache / "gutenberg" / "catalog.json").stat().st_size
     print(f"catalog: {len(catalog):,} rows, CSV {size / 1e6:.1f} MB, parsed JSON {parsed / 1e6:.1f} MB")
     print(f"{'step':<44} {'best':>9} {'median':>9} {'target':>8}")
-    for name, (best, median, _), target in (
+    for name, (median, best, _), target in (
         ("cold: read CSV, parse, write JSON, index", cold, ""),
         ("warm: read JSON, index", warm, "0.5 s"),
         (f"search (author spec + english): {len(found[2])} books", found, "20 ms"),

@@ -28,6 +28,7 @@ from pydivsufsort import divsufsort
 
 from .errors import PoetError
 from .library import Text
+from .paths import atomic_write
 
 MIN_QUOTE = 10  # shorter common substrings are everyday language, not quotes
 MAX_SOURCES = 50  # occurrences listed per quote; Span.count has the total
@@ -219,9 +220,7 @@ class Index:
             np.save(tmp, getattr(self, name), allow_pickle=False)
             os.replace(tmp, path / f"{name}.npy")
         meta = {"format": FORMAT, "fingerprint": fingerprint(self.texts), "keys": [t.key for t in self.texts]}
-        tmp = path / f"meta.{os.getpid()}.tmp.json"
-        tmp.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp, path / "meta.json")
+        atomic_write(path / "meta.json", json.dumps(meta, indent=1).encode())
 
     @classmethod
     def load(cls, directory: str | os.PathLike, texts: Sequence[Text]) -> Index:

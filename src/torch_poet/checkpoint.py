@@ -19,24 +19,9 @@ from safetensors.torch import save as st_save
 
 from .errors import PoetError
 from .model import CharRNN, ModelConfig
+from .paths import atomic_write
 
 SNAPSHOTS = ("last", "best")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """temp file + fsync + rename + fsync of the directory: the old file stays whole until the new one is."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -22,6 +22,7 @@ from .errors import PoetError
 from .library import Library
 from .config import ModelConfig, TrainConfig
 from .model import CharRNN, cross_entropy, detach_state
+from .paths import atomic_write
 from .plot import plot_history, read_history
 
 LN2 = math.log(2)
@@ -203,7 +204,7 @@ def write_samples(model_dir: Path, model: CharRNN, vocab: str, cfg: TrainConfig,
         parts.append(f"--- temperature {temp} ---\n{text}\n")
         log(f"sample at temperature {temp}:\n{text}\n")
     path = model_dir / "samples" / f"step{step:08d}.txt"
-    checkpoint.atomic_write(path, "\n".join(parts).encode())
+    atomic_write(path, "\n".join(parts).encode())
 
 
 class Trainer:
@@ -314,7 +315,7 @@ class Trainer:
 
     def _write_history(self) -> None:
         lines = "".join(json.dumps(h) + "\n" for h in self.history)
-        checkpoint.atomic_write(self.dir / "history.jsonl", lines.encode())
+        atomic_write(self.dir / "history.jsonl", lines.encode())
 
     # -- the loop -----------------------------------------------------------------------------------
 

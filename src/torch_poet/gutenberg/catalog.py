@@ -25,7 +25,8 @@ import numpy as np
 
 from ..errors import PoetError
 from ..paths import cache_root
-from .fetch import Source, atomic_write, get, parse_book_id, resolve_source
+from ..paths import atomic_write
+from .fetch import Source, get, parse_book_id, resolve_source
 
 FEEDS = ("cache/epub/feeds/pg_catalog.csv.gz", "cache/epub/feeds/pg_catalog.csv")  # smaller one first
 MAX_AGE = 7 * 24 * 3600  # seconds; Gutenberg adds books daily, but a week-old catalog is fine for training

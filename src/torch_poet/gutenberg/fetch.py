@@ -6,12 +6,10 @@ gutenberg.org asks robots to go slowly and bulk users to use a mirror
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 from urllib.request import Request, urlopen
 
 from ..errors import PoetError
-from ..paths import cache_root
+from ..paths import atomic_write, cache_root
 from .clean import clean
 
 DEFAULT_SOURCE = "https://www.gutenberg.org/"
@@ -145,22 +143,6 @@ def _request(url: str, timeout: float) -> bytes | None:
     if expected is not None and expected.isdigit() and len(data) != int(expected):
         raise _Retry(f"truncated: got {len(data)} of {expected} bytes")
     return data
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """All of `data` or nothing under `path`: a crash or Ctrl-C never leaves a half-written file to be trusted."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def reserve_download(host: str, folder: Path, today: date | None = None, limit: int = DAILY_LIMIT) -> None:
