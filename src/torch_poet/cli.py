@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+import warnings
 
 from .errors import PoetError
 
@@ -18,6 +21,17 @@ def add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """Which model a command works on: $POET_HOME/projects/<project>/<model>."""
+    p.add_argument("--project", default="women_writers", help="project name (default: women_writers)")
+    p.add_argument("--model", default="default", help="model name within the project (default: default)")
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings reach users as one line each, without source locations."""
+    print(f"poet: warning: {message}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="poet",
@@ -30,12 +44,462 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_dataclass_args(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+    """One `--field-name` flag per config field (default None = keep the saved or default value)."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        default = f.default
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(default, tuple):
+            p.add_argument(flag, type=type(default[0]), nargs="+", default=None, help=f"(default: {' '.join(map(str, default))})")
+        elif isinstance(default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"(default: {default})")
+        else:
+            kind = int if f.type in ("int", "int | None") else float if "float" in str(f.type) else str
+            p.add_argument(flag, type=kind, default=None, help=f"(default: {default})")
+
+
+def overrides(args: argparse.Namespace, cls) -> dict:
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
+
+
+def add_library_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("library (any mix; none = the model's saved library, or the default women_writers)")
+    g.add_argument("--author", action="append", default=[], help="Gutenberg search by author (repeatable, OR'ed)")
+    g.add_argument("--title", action="append", default=[], help="... by title")
+    g.add_argument("--language", action="append", default=[], help="... by language name or code")
+    g.add_argument("--subject", action="append", default=[], help="... by subject")
+    g.add_argument("--book", action="append", type=int, default=[], dest="books", help="a Gutenberg id (repeatable)")
+    g.add_argument("--file", action="append", default=[], dest="files", help="a local UTF-8 text file (repeatable)")
+    g.add_argument("--dir", action="append", default=[], dest="dirs", help="a folder of .txt files (repeatable)")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .library import WOMEN_WRITERS, LibrarySpec, build
+    from .paths import model_dir
+    from .config import ModelConfig, TrainConfig
+    from .train import Trainer, resolve_configs
+
+    spec = LibrarySpec(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LibrarySpec)})
+    project = args.project or ("women_writers" if spec.is_empty() else "library")
+    where = model_dir(project, args.model, args.root)
+    mcfg, tcfg, saved_spec = resolve_configs(
+        where, overrides(args, ModelConfig), overrides(args, TrainConfig), args.restart
+    )
+    if spec.is_empty():
+        spec = LibrarySpec(**saved_spec) if saved_spec else WOMEN_WRITERS
+    library = build(spec, args.mirror, args.cache)
+    chars = sum(len(t.text) for t in library.texts)
+    print(f"library: {len(library.texts)} texts, {chars:,} chars, {len(library.vocab)} distinct", file=sys.stderr)
+    trainer = Trainer(library, where, mcfg, tcfg, spec=dataclasses.asdict(spec), restart=args.restart)
+    trainer.run()
+    print(where)
+    return 0
+
+
+def register_train(sub) -> None:
+    from .config import ModelConfig, TrainConfig
+
+    p = sub.add_parser(
+        "train",
+        help="train (or resume) a model on a library of books",
+        description="Train a character-level LSTM on a library. Rerunning the same command resumes from the last "
+        "snapshot. --minutes/--steps are totals for the model; without them it trains until Ctrl-C.",
+        epilog="examples:\n  poet train --minutes 10\n  poet train --project austen --author 'jane austen' --minutes 30\n"
+        "  poet train --project mine --file notes.txt --layers 2 --hidden 256 --seq-len 64 --batch-size 256",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p)
+    p.add_argument("--project", default=None, help="project name (default: women_writers, or library for own sources)")
+    p.add_argument("--model", default="default", help="model name within the project (default: default)")
+    p.add_argument("--restart", action="store_true", help="start this model over instead of resuming")
+    add_library_args(p)
+    add_dataclass_args(p.add_argument_group("model"), ModelConfig, skip=("vocab_size",))
+    add_dataclass_args(p.add_argument_group("training"), TrainConfig)
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .gutenberg import load_catalog, search
+
+    catalog = load_catalog(args.mirror, args.cache, refresh=args.refresh)
+    books = search(catalog, author=args.author, title=args.title, language=args.language, subject=args.subject,
+                   bookshelf=args.bookshelf, ids=args.ids, include_all_types=args.all_types)  # fmt: skip
+    if args.json:
+        for book in books:
+            print(json.dumps({**dataclasses.asdict(book), "author": book.author, "url": book.url}, ensure_ascii=False))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        caption = f"{len(books)} book{'' if len(books) == 1 else 's'}"
+        table = Table("id", "author", "title", "language", caption=caption)
+        for book in books:
+            table.add_row(str(book.id), book.author, book.title.split("\n")[0], ", ".join(book.language))
+        Console(markup=False, highlight=False).print(table)  # titles such as "Love and Freindship [sic]"
+    return 0 if books else 1
+
+
+def register_search(sub) -> None:
+    p = sub.add_parser(
+        "search",
+        help="search Project Gutenberg's catalog",
+        description="Find books in Project Gutenberg's catalog (downloaded once, refreshed weekly). Values of one "
+        "option are OR'ed, different options AND'ed; matching ignores case and accents, and every word of a value "
+        "must occur in the same author (title, subject...), so 'jane austen' finds 'Austen, Jane'.",
+        epilog="example:\n  poet search --author bronte --author 'jane austen' --language en",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p)
+    p.add_argument("--author", action="append", default=[], help="author words (repeatable)")
+    p.add_argument("--title", action="append", default=[], help="title words (repeatable)")
+    p.add_argument("--language", action="append", default=[], help="language name or code: english, en, deutsch...")
+    p.add_argument("--subject", action="append", default=[], help="subject words (repeatable)")
+    p.add_argument("--bookshelf", action="append", default=[], help="bookshelf words (repeatable)")
+    p.add_argument("--id", action="append", default=[], dest="ids", help="a Gutenberg book id (repeatable)")
+    p.add_argument("--all-types", action="store_true", help="include audio books, images, datasets... (not only Text)")
+    p.add_argument("--refresh", action="store_true", help="download the catalog again even if the cached one is fresh")
+    p.add_argument("--json", action="store_true", help="print one JSON object per book instead of a table")
+    p.set_defaults(func=cmd_search)
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from .gutenberg import download
+
+    for book_id in args.ids:
+        print(download(book_id, args.mirror, args.cache))
+    return 0
+
+
+def register_download(sub) -> None:
+    p = sub.add_parser(
+        "download",
+        help="download and clean books into the cache",
+        description="Download books by id (politely: one request at a time, 2 s apart on gutenberg.org, at most 100 "
+        "books a day from it; use --mirror for more), strip the Project Gutenberg header and footer, cache the text "
+        "and print where it is.",
+    )
+    add_common(p)
+    p.add_argument("ids", nargs="+", metavar="ID", help="Gutenberg book ids, e.g. 1342 768")
+    p.set_defaults(func=cmd_download)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .gutenberg import book_text
+
+    sys.stdout.write(book_text(args.id, args.mirror, args.cache))
+    sys.stdout.flush()  # inside main's try, so a closed pipe (`| head`) is handled there
+    return 0
+
+
+def register_show(sub) -> None:
+    p = sub.add_parser("show", help="print the cleaned text of a book", description="Print a book's cleaned text "
+                       "(downloaded and cached first if needed), e.g. `poet show 1342 | head -40`.")  # fmt: skip
+    add_common(p)
+    p.add_argument("id", metavar="ID", help="Gutenberg book id")
+    p.set_defaults(func=cmd_show)
+
+
+# --- generate, highlight, chat ---------------------------------------------------------------------------------
+
+
+def load_poet(args: argparse.Namespace, weights: bool = True):
+    from .poet import Poet
+
+    return Poet.load(project=args.project, model=args.model, root=args.root, which=getattr(args, "snapshot", "best"),
+                     device=getattr(args, "device", None), source=args.mirror, cache=args.cache, weights=weights)  # fmt: skip
+
+
+def use_color(args: argparse.Namespace) -> bool:
+    from .render import no_color
+
+    return sys.stdout.isatty() and not args.no_color and not no_color()
+
+
+def say(message: str) -> None:
+    print(f"poet: {message}", file=sys.stderr, flush=True)
+
+
+class LivePrinter:
+    """Prints final spans as they come, coloured like render.ansi colours the whole text (same numbers)."""
+
+    def __init__(self, color: bool):
+        self.color, self.spans, self.printed, self.legend, self.waiting = color, [], "", "", 0
+
+    def add(self, spans: list, force: bool = False) -> None:
+        from .poet import split_legend
+        from .render import ansi
+
+        self.spans += spans
+        self.waiting += sum(len(s.text) for s in spans)
+        if not self.spans or (not force and self.waiting < max(1, len(self.printed) // 16)):
+            return  # re-render in steps that grow with the text: linear time in all
+        body, self.legend = split_legend(ansi(self.spans, color=self.color))
+        new = body[len(self.printed) :] if body.startswith(self.printed) else "\n" + body
+        sys.stdout.write(new)
+        sys.stdout.flush()
+        self.printed, self.waiting = body, 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import secrets
+
+    from .poet import html_report, record
+    from .render import Highlighted, ansi
+    from .sample import check
+
+    for t in args.temperature:
+        check(t, args.top_k, args.top_p)
+    if args.num < 1 or args.length < 0 or args.min_quote < 1:
+        raise PoetError("--num and --min-quote must be >= 1 and --length >= 0")
+    poet = load_poet(args)
+    tty, color = sys.stdout.isatty(), use_color(args)
+    index = None
+    if not args.plain:
+        try:
+            index = poet.index(log=say)
+        except PoetError as e:
+            warnings.warn(f"quotes will not be highlighted: {e}")
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    many = len(args.temperature) > 1 or args.num > 1
+    live = tty and args.num == 1 and not args.json
+    samples, sections = [], []
+    for temperature in args.temperature:
+        stream = poet.stream_samples(args.prompt, args.length, temperature, args.top_k, args.top_p, args.num, seed,
+                                     args.skip_unknown)  # fmt: skip
+        printer = None
+        if live:
+            head = f"── temperature {temperature:g} · seed {seed} ──"
+            print(f"\x1b[2m{head}\x1b[0m" if color else head, flush=True)
+            segmenter, printer = (poet.live(args.min_quote), LivePrinter(color)) if index else (None, None)
+            for chunk in stream:
+                if printer:
+                    printer.add(segmenter.feed(chunk[0]))
+                else:
+                    sys.stdout.write(chunk[0])
+                    sys.stdout.flush()
+            if printer:
+                printer.add(segmenter.finish(), force=True)
+                print("\n\n" + printer.legend + "\n", flush=True)
+            else:
+                print("\n", flush=True)
+        else:
+            stream.read_all()
+        for i, text in enumerate(stream.texts):
+            spans = printer.spans if printer else index.segment(text, args.min_quote) if index else None
+            highlighted = Highlighted.from_spans(spans) if spans is not None else None
+            head = f"temperature {temperature:g}" + (f" · sample {i + 1} of {args.num}" if args.num > 1 else "")
+            head += f" · seed {seed + i}"
+            samples.append({"temperature": temperature, "sample": i, "seed": seed + i, "text": text,
+                            **(record(highlighted) if highlighted else {"summary": None, "spans": None})})  # fmt: skip
+            sections.append((head, highlighted or text))
+            if live or args.json:
+                continue
+            if many or tty:
+                print(f"── {head} ──")
+            print(ansi(highlighted.spans, color=color) if highlighted else text, end="\n\n" if many else "\n")
+    if args.html:
+        _write(args.html, html_report(sections, title=f"torch-poet: {args.project}/{args.model}"))
+    if args.json:
+        out = {"model": str(poet.dir), "snapshot": args.snapshot, "prompt": args.prompt, "length": args.length,
+               "top_k": args.top_k, "top_p": args.top_p, "min_quote": args.min_quote, "samples": samples}  # fmt: skip
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise PoetError(f"cannot write {path}: {e.strerror}") from None
+    say(f"wrote {path}")
+
+
+def add_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-quote", type=int, default=10, help="shortest verbatim match counted as a quote (default: 10)")
+    p.add_argument("--no-color", action="store_true", help="mark quotes «like this»[1] instead of colouring them")
+    p.add_argument("--html", metavar="FILE", help="also write the highlighted text as an HTML page (hover for sources)")
+    p.add_argument("--json", action="store_true", help="print JSON (text, quotes and their sources) instead")
+
+
+def register_generate(sub) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate text with a trained model, quotes highlighted",
+        description="Generate text with a trained model and highlight the passages copied verbatim from its\n"
+        "books (the legend names them). On a terminal the text streams as it is made; piped, it is printed\n"
+        "once, with quotes marked «like this»[1]. Sample i uses seed + i, so a seed reproduces a text exactly.",
+        epilog="examples:\n  poet generate --temperature 0.6 0.7 0.8 --length 500\n"
+        "  poet generate --prompt 'It is a truth' --num 4 --seed 1 --top-p 0.95 --html out.html",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p)
+    add_model_args(p)
+    p.add_argument("--snapshot", choices=("best", "last"), default="best", help="which snapshot (default: best)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda if available, else cpu)")
+    p.add_argument("--prompt", default=". ", help="text the model continues (default: '. ')")
+    p.add_argument("--length", type=int, default=700, help="characters to generate (default: 700)")
+    p.add_argument("--temperature", type=float, nargs="+", default=[0.8], metavar="T",
+                   help="one or more temperatures; 0 = greedy (default: 0.8)")  # fmt: skip
+    p.add_argument("--top-k", type=int, default=None, help="pick among the k likeliest characters only")
+    p.add_argument("--top-p", type=float, default=None, help="pick among the likeliest characters holding probability p")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, shown in the header)")
+    p.add_argument("--num", type=int, default=1, help="samples per temperature, generated together (default: 1)")
+    p.add_argument("--skip-unknown", action="store_true", help="drop prompt characters the model never saw")
+    p.add_argument("--plain", action="store_true", help="print the text only: no highlighting, no legend")
+    add_output_args(p)
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_highlight(args: argparse.Namespace) -> int:
+    from .poet import html_report, record
+    from .render import ansi
+
+    if args.min_quote < 1:
+        raise PoetError("--min-quote must be >= 1")
+    if args.file == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            with open(args.file, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise PoetError(f"cannot read {args.file}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise PoetError(f"{args.file} is not UTF-8 text") from None
+    poet = load_poet(args, weights=False)
+    poet.index(log=say)
+    highlighted = poet.highlight(text, args.min_quote)
+    if args.html:
+        _write(args.html, html_report([("", highlighted)], title=f"torch-poet: {args.file}"))
+    if args.json:
+        print(json.dumps({"model": str(poet.dir), "min_quote": args.min_quote, **record(highlighted)},
+                         ensure_ascii=False, indent=1))  # fmt: skip
+    else:
+        print(ansi(highlighted.spans, color=use_color(args)))
+    return 0
+
+
+def register_highlight(sub) -> None:
+    p = sub.add_parser(
+        "highlight",
+        help="highlight the passages of any text copied verbatim from a model's books",
+        description="Find the passages of a text (a file, or - for stdin) that occur verbatim in the books a\n"
+        "model was trained on, and show them coloured by book with a legend.",
+        epilog="example:\n  poet generate --plain > out.txt && poet highlight out.txt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p)
+    add_model_args(p)
+    p.add_argument("file", metavar="FILE", help="a UTF-8 text file, or - to read stdin")
+    add_output_args(p)
+    p.set_defaults(func=cmd_highlight)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .chat import repl
+    from .sample import check
+
+    check(args.temperature)
+    poet = load_poet(args)
+    if args.seed is not None:
+        poet.seed(args.seed)
+    return repl(poet, args.sentences, args.temperature, args.min_quote, color=use_color(args))
+
+
+def register_chat(sub) -> None:
+    p = sub.add_parser(
+        "chat",
+        help="talk with a model: it answers with a few sentences continuing your words",
+        description="A dialog: you type, the model answers with up to --sentences sentences continuing from your "
+        "words, quotes from its books highlighted. Its state carries over between turns. Commands: bye (or Ctrl-D), "
+        "reset, temperature=0.7, sentences=3, help. Reads a script from a pipe as well.",
+    )
+    add_common(p)
+    add_model_args(p)
+    p.add_argument("--snapshot", choices=("best", "last"), default="best", help="which snapshot (default: best)")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available, else cpu)")
+    p.add_argument("--sentences", type=int, default=3, help="sentences per answer at most (default: 3)")
+    p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy (default: 0.7)")
+    p.add_argument("--seed", type=int, default=None, help="random seed for a reproducible dialog")
+    p.add_argument("--min-quote", type=int, default=10, help="shortest verbatim match counted as a quote (default: 10)")
+    p.add_argument("--no-color", action="store_true", help="mark quotes «like this»[1] instead of colouring them")
+    p.set_defaults(func=cmd_chat)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .paths import model_dir
+    from .plot import plot_history, read_history
+
+    where = model_dir(args.project, args.model, args.root)
+    out = plot_history(read_history(where), args.output or where / "history.png", title=f"{args.project}/{args.model}")
+    print(out)
+    return 0
+
+
+def register_plot(sub) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="plot a model's training history to a PNG",
+        description="Training and validation loss (and bits per char) against time and step, as a PNG.",
+        epilog="examples:\n  poet plot\n  poet plot --project austen --model big -o austen.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p)
+    add_model_args(p)
+    p.add_argument("-o", "--output", help="PNG to write (default: history.png next to the model)")
+    p.set_defaults(func=cmd_plot)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    import datetime
+    import json
+
+    from .checkpoint import list_models
+    from .paths import data_root
+
+    rows = list_models(data_root(args.root))
+    if args.json:
+        for r in rows:
+            print(json.dumps(r))
+        return 0
+    if not rows:
+        print(f"no models under {data_root(args.root)}: train one with `poet train`", file=sys.stderr)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("project", "model", "step", "best val bpc", "size", "updated")
+    for r in rows:
+        when = datetime.datetime.fromtimestamp(r["updated"]).strftime("%Y-%m-%d %H:%M")
+        bpc = "-" if r["best_bpc"] is None else f"{r['best_bpc']:.3f}"
+        table.add_row(r["project"], r["model"], str(r["step"] or 0), bpc, f"{r['bytes'] / 1e6:.1f} MB", when)
+    Console().print(table)
+    return 0
+
+
+def register_models(sub) -> None:
+    p = sub.add_parser(
+        "models",
+        aliases=["list"],
+        help="list the projects and models on disk",
+        description="Every model under the data root with its step, best validation bpc, size and last update.",
+    )
+    add_common(p)
+    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    p.set_defaults(func=cmd_models)
+
+
 # Each entry adds one subcommand (with `set_defaults(func=...)`); kept in the order `poet --help` lists them.
-COMMANDS: list = []
+COMMANDS: list = [register_search, register_download, register_show, register_train, register_plot, register_models]
+COMMANDS += [register_generate, register_highlight, register_chat]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.showwarning = show_warning
     try:
         return args.func(args) or 0
     except PoetError as e:

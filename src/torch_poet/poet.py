@@ -1,0 +1,405 @@
+"""`Poet`: a trained model as one object: generate, stream, highlight quotes, chat.
+
+    from torch_poet.poet import Poet
+    poet = Poet.load(project="women_writers", model="default")
+    text = poet.generate(". ", 700, temperature=0.7, seed=1)
+    poet.highlight(text)            # prints in colour; in Jupyter it shows as HTML with hover tooltips
+    poet.show(". ", 700)            # both at once: a `Highlighted` for Jupyter
+    for chunk in poet.stream(". ", 700): print(chunk, end="")
+    poet.chat_turn("It is a truth universally acknowledged")
+
+The attribution index (which passages are verbatim quotes from the training books) is built on first use
+from the model's library (re-read from the book cache and local files named in config.json) and kept in
+<model dir>/index/, rebuilt when the library changes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import paths
+from .checkpoint import load_model, read_json
+from .errors import PoetError
+from .sample import CHUNK, Context, Sampler, Stream
+
+DEFAULT_PROMPT = ". "
+SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]_]*$")
+# words whose full stop does not end a sentence
+ABBREVIATIONS = frozenset(
+    ["mr", "mrs", "ms", "dr", "st", "messrs", "mme", "mlle", "sr", "jr", "capt", "col", "gen", "lt", "rev", "hon", "esq"]
+    + ["no", "vol", "ch", "viz", "etc"]
+)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Poet:
+    """A trained model, its vocabulary and (lazily) its library and attribution index."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: dict,
+        meta: dict | None = None,
+        model_dir: str | os.PathLike | None = None,
+        source: str | None = None,
+        cache: str | os.PathLike | None = None,
+    ):
+        self.model = model
+        self.config = config
+        self.meta = meta or {}
+        self.dir = Path(model_dir) if model_dir is not None else None
+        self.vocab: str = config["vocab"]
+        self._sampler = Sampler(model, self.vocab) if model is not None else None
+        self.source, self.cache = source, cache
+        self._library = None
+        self._index = None
+        self._context: Context | None = None  # the model after the conversation so far (chat)
+        self.transcript = ""  # the conversation as the model read and wrote it (chat)
+        self._seeds = random.Random()
+        self.chat_temperature = 0.7
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | os.PathLike | None = None,
+        *,
+        project: str | None = None,
+        model: str | None = None,
+        root: str | os.PathLike | None = None,
+        which: str = "best",
+        device: str | torch.device | None = None,
+        source: str | None = None,
+        cache: str | os.PathLike | None = None,
+        weights: bool = True,
+    ) -> Poet:
+        """A model directory, or $POET_HOME/projects/<project>/<model>; `which` snapshot: best or last.
+
+        source/cache: where the library's books come from when highlighting (mirror, book cache).
+        weights=False reads only config.json: enough to highlight, not to generate."""
+        if which not in ("best", "last"):
+            raise PoetError(f"snapshot must be best or last, not {which!r}")
+        if model_dir is None:
+            model_dir = paths.model_dir(project or "women_writers", model or "default", root)
+        if not weights:
+            if not (Path(model_dir) / "config.json").exists():
+                raise PoetError(f"no model in {model_dir}: train one with `poet train` or check --project/--model")
+            return cls(None, read_json(Path(model_dir) / "config.json"), None, model_dir, source, cache)
+        try:
+            device = torch.device(device or default_device())
+        except RuntimeError:
+            raise PoetError(f"unknown device {device!r}: use cpu, cuda, cuda:1, mps...") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise PoetError(f"device {device}: no CUDA GPU is available here; use --device cpu")
+        net, config, meta = load_model(model_dir, which, device)
+        return cls(net, config, meta, model_dir, source, cache)
+
+    @property
+    def sampler(self) -> Sampler:
+        if self._sampler is None:
+            raise PoetError("this Poet was loaded without weights (weights=False): it can highlight, not generate")
+        return self._sampler
+
+    def __repr__(self) -> str:
+        if self.model is None:
+            return f"<Poet (library only) from {self.dir}>"
+        c = self.model.config
+        where = f" from {self.dir}" if self.dir else ""
+        return f"<Poet {c.layers}x{c.hidden} {c.cell.upper()}, {len(self.vocab)} chars{where}>"
+
+    # --- generation -----------------------------------------------------------------------------------------
+
+    def stream_samples(
+        self,
+        prompt: str = DEFAULT_PROMPT,
+        length: int | None = 700,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        num: int = 1,
+        seed: int | None = None,
+        skip_unknown: bool = False,
+        context: Context | None = None,
+        chunk: int = CHUNK,
+    ) -> Stream:
+        """The `sample.Stream` itself: chunks as lists (one string per sample), `.texts`, `.seed`, `.context`."""
+        return self.sampler.stream(prompt, length, temperature, top_k, top_p, num, seed, context, skip_unknown, chunk)
+
+    def generate(
+        self,
+        prompt: str = DEFAULT_PROMPT,
+        length: int = 700,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        num: int = 1,
+        seed: int | None = None,
+        skip_unknown: bool = False,
+    ) -> str | list[str]:
+        """length characters continuing prompt (the prompt not included); a list when num > 1.
+
+        temperature 0 is greedy; seed makes it reproducible (sample i of a batch uses seed + i)."""
+        texts = self.stream_samples(prompt, length, temperature, top_k, top_p, num, seed, skip_unknown).read_all()
+        return texts[0] if num == 1 else texts
+
+    def stream(
+        self,
+        prompt: str = DEFAULT_PROMPT,
+        length: int = 700,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        num: int = 1,
+        seed: int | None = None,
+        skip_unknown: bool = False,
+        chunk: int = CHUNK,
+    ) -> Iterator[str | list[str]]:
+        """Chunks of text as they are generated: strings when num == 1, else lists of num strings."""
+        s = self.stream_samples(prompt, length, temperature, top_k, top_p, num, seed, skip_unknown, chunk=chunk)
+        for part in s:
+            yield part[0] if num == 1 else part
+
+    def show(self, prompt: str = DEFAULT_PROMPT, length: int = 700, min_quote: int = 10, **kwargs: Any):
+        """generate + highlight: a `Highlighted` (or a list of them when num > 1), rich in Jupyter."""
+        out = self.generate(prompt, length, **kwargs)
+        return self.highlight(out, min_quote) if isinstance(out, str) else [self.highlight(t, min_quote) for t in out]
+
+    # --- attribution ------------------------------------------------------------------------------------------
+
+    def library(self):
+        """The texts the model was trained on, re-read from the book cache and local files."""
+        if self._library is None:
+            from .library import reload
+
+            record = self.config.get("library", {}).get("texts")
+            if not record:
+                raise PoetError("this model's config.json names no training texts, so quotes cannot be traced")
+            try:
+                self._library = reload(record, self.vocab, self.source, self.cache)
+            except PoetError as e:
+                raise PoetError(f"cannot re-read the model's library ({e})") from None
+        return self._library
+
+    def index(self, log=None):
+        """The attribution index over the library, cached in <model dir>/index/ (built on first use)."""
+        if self._index is None:
+            from .attribution import Index
+
+            texts = self.library().texts
+            if self.dir is None:
+                self._index = Index.build(texts)
+            else:
+                if log is not None and not (self.dir / "index").exists():
+                    log("building the attribution index (first time only)")
+                self._index = Index.cached(self.dir / "index", texts)
+        return self._index
+
+    def highlight(self, text: str, min_quote: int = 10):
+        """Which parts of text are verbatim quotes of the library, and from which book: a `Highlighted`
+        (str() is coloured terminal text with a legend; Jupyter shows HTML with hover tooltips)."""
+        from .render import Highlighted
+
+        return Highlighted.from_spans(self.index().segment(text, min_quote))
+
+    def live(self, min_quote: int = 10) -> LiveSegmenter:
+        """Segment a text while it is being generated (see `LiveSegmenter`)."""
+        return LiveSegmenter(self.index(), min_quote)
+
+    # --- dialog ---------------------------------------------------------------------------------------------------
+
+    def seed(self, seed: int | None) -> None:
+        """Make the chat turns that follow reproducible (each turn draws its seed from this one)."""
+        self._seeds.seed(seed)
+
+    def reset(self) -> None:
+        """Forget the conversation: the next chat turn starts from a fresh state."""
+        self._context = None
+        self.transcript = ""
+
+    def chat_turn(
+        self,
+        user_text: str,
+        sentences: int = 3,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        max_chars: int = 1000,
+    ) -> str:
+        """The model's answer: up to `sentences` sentences continuing the conversation after user_text.
+
+        The model's state carries over from turn to turn (the whole dialog is one text it reads and
+        writes); `reset()` forgets it. An empty user_text lets the model go on where it stopped.
+        Characters the model never saw are dropped with a warning."""
+        if sentences < 1:
+            raise PoetError(f"sentences must be at least 1, not {sentences}")
+        temperature = self.chat_temperature if temperature is None else temperature
+        text = user_text
+        if text and self.transcript and not self.transcript[-1].isspace() and not text[0].isspace():
+            text = " " + text
+        if self._context is None and not text:
+            text = DEFAULT_PROMPT
+        seed = self._seeds.randrange(2**31) if seed is None else seed
+        s = self.stream_samples(text, None, temperature, top_k, top_p, 1, seed, skip_unknown=True, context=self._context)
+        counter = SentenceCounter()
+        answer = []
+        for _ in range(max_chars):
+            c = s.read(1)[0]
+            answer.append(c)
+            if counter.feed(c) >= sentences:
+                break
+        self._context = s.context
+        full = "".join(answer)
+        self.transcript += "".join(c for c in text if c in self.vocab) + full
+        return full.strip()
+
+
+class SentenceCounter:
+    """Counts sentence ends in a text fed one character at a time: . ! or ? (and closing quotes or
+    brackets) followed by white space, except after common abbreviations (Mr. Mrs. Dr. ...)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.count = 0
+
+    def feed(self, chars: str) -> int:
+        for c in chars:
+            if c.isspace() and self.text and not self.text[-1].isspace():
+                m = SENTENCE_END.search(self.text[-20:])
+                if m:
+                    word = re.findall(r"[A-Za-z]+$", self.text[-20:][: m.start()])
+                    if not (m.group().startswith(".") and word and word[0].lower() in ABBREVIATIONS):
+                        self.count += 1
+            self.text = (self.text + c)[-40:]
+        return self.count
+
+
+class LiveSegmenter:
+    """Quote segmentation of a text that grows at its end, emitting spans once they are final.
+
+    The greedy segmentation decides left to right, each decision depending only on the text from that
+    point on. A quote that ends before the end of the text so far is final (its match ended on a
+    mismatch); one that reaches the end may still grow. An original character at position q is final
+    once q <= n - min_quote: a match from q that reached the end would already be a quote. So everything
+    before the first undecided point is emitted, and the spans put together equal `segment(whole text)`.
+    """
+
+    def __init__(self, index, min_quote: int = 10):
+        self.index = index
+        self.min_quote = min_quote
+        self.pending = ""  # the undecided tail
+        self.offset = 0  # where pending starts in the whole text
+        self.spans: list = []  # every final span so far
+
+    def feed(self, chunk: str) -> list:
+        """Add text; return the spans that became final."""
+        self.pending += chunk
+        n = len(self.pending)
+        if not n:
+            return []
+        out = []
+        done = 0
+        for span in self.index.segment(self.pending, self.min_quote):
+            if span.quoted:
+                if span.end >= n:
+                    break
+                out.append(span)
+                done = span.end
+            else:
+                end = min(span.end, n - self.min_quote + 1)
+                if end > span.start:
+                    out.append(span if end == span.end else _cut(span, end))
+                    done = end
+                if end < span.end:
+                    break
+        return self._emit(out, done)
+
+    def finish(self) -> list:
+        """The text is complete: the rest of the spans."""
+        out = self.index.segment(self.pending, self.min_quote) if self.pending else []
+        return self._emit(out, len(self.pending))
+
+    def _emit(self, spans: list, done: int) -> list:
+        shifted = [replace(s, start=s.start + self.offset, end=s.end + self.offset) for s in spans]
+        self.pending = self.pending[done:]
+        self.offset += done
+        self.spans.extend(shifted)
+        return shifted
+
+
+def _cut(span, end: int):
+    return replace(span, end=end, text=span.text[: end - span.start])
+
+
+_HEADLINE = re.compile(r"\n\n\d+(\.\d+)?% of [\d,]+ chars? quoted in ")
+
+
+def split_legend(rendered: str) -> tuple[str, str]:
+    """render.ansi's output -> (the text, the legend: headline, then one line per book)."""
+    last = None
+    for last in _HEADLINE.finditer(rendered):
+        pass
+    if last is None:
+        return rendered, ""
+    return rendered[: last.start()], rendered[last.start() + 2 :]
+
+
+def record(highlighted) -> dict:
+    """A `Highlighted` as plain JSON-able data: the summary and every span with its sources."""
+    s = highlighted.summary
+    return {
+        "summary": {
+            "chars": s.chars,
+            "quoted_chars": s.quoted_chars,
+            "fraction": round(s.fraction, 6),
+            "quotes": s.quotes,
+            "longest_chars": s.longest_chars,
+            "longest_text": s.longest_text,
+            "sources": [
+                {"key": b.key, "title": b.title, "author": b.author, "url": b.url, "quotes": b.quotes, "chars": b.chars}
+                for b in s.sources
+            ],
+        },
+        "spans": [
+            {
+                "start": sp.start,
+                "end": sp.end,
+                "text": sp.text,
+                "quoted": sp.quoted,
+                "count": sp.count,
+                "sources": [
+                    {"key": so.key, "title": so.title, "author": so.author, "url": so.url, "offset": so.offset}
+                    for so in sp.sources
+                ],
+            }
+            for sp in highlighted.spans
+        ],
+    }
+
+
+def html_report(sections: Sequence[tuple[str, Any]], title: str = "torch-poet") -> str:
+    """A standalone HTML page with one highlighted text per (heading, Highlighted or plain str) section."""
+    import html as _html
+
+    from .render import html as render_html
+
+    parts = []
+    for heading, item in sections:
+        body = render_html(item.spans) if hasattr(item, "spans") else f"<pre>{_html.escape(item)}</pre>"
+        parts.append(f"<h2>{_html.escape(heading)}</h2>\n{body}" if heading else body)
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{_html.escape(title)}</title>\n'
+        f"<style>body{{margin:2em auto;max-width:50em;padding:0 1em}} h2{{font-size:1em;font-family:sans-serif}}</style>\n"
+        f"</head>\n<body>\n<h1>{_html.escape(title)}</h1>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
+    )
