@@ -1,0 +1,57 @@
+"""torch-poet: character-level LSTM language models trained on Project Gutenberg books, with every
+verbatim quote in the generated text coloured, named and linked to its source.
+
+The whole workflow from Python (or a notebook)::
+
+    from torch_poet import LibrarySpec, build_library, Trainer, TrainConfig, ModelConfig, Poet
+
+    library = build_library(LibrarySpec(author=["jane austen"], language=["en"]))
+    trainer = Trainer(library, "models/austen", ModelConfig(hidden=256), TrainConfig(minutes=5))
+    trainer.run()                       # blocking; rerun to resume
+    poet = Poet.load("models/austen")   # the best snapshot
+    poet.show(". ", length=500)         # generated text, highlighted by source (rich in Jupyter)
+    poet.chat_turn("It was a dark and stormy night")
+
+`torch_poet.gutenberg` searches and downloads books; `torch_poet.plot.plot_history` draws the curves.
+Names are imported on first use, so `import torch_poet` (and the `poet` command) start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "PoetError": "errors",
+    "ModelConfig": "config",
+    "TrainConfig": "config",
+    "Text": "library",
+    "Library": "library",
+    "LibrarySpec": "library",
+    "WOMEN_WRITERS": "library",
+    "build_library": "library:build",
+    "CharRNN": "model",
+    "Trainer": "train",
+    "Poet": "poet",
+    "Index": "attribution",
+    "Highlighted": "render",
+    "plot_history": "plot",
+    "read_history": "plot",
+    "model_dir": "paths",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'torch_poet' has no attribute {name!r}")
+    module, _, attr = _EXPORTS[name].partition(":")
+    value = getattr(importlib.import_module(f".{module}", __name__), attr or name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
