@@ -59,9 +59,10 @@ def test_html_themes(spans):
 
 
 def test_html_page_is_a_standalone_document(spans):
-    page = html_page(spans, title="Sample <1>")
+    page = html_page([("first <b>", spans), ("plain", "<script>x</script>")], title="Sample <1>")
     assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page
     assert "<title>Sample &lt;1&gt;</title>" in page and html(spans) in page
+    assert "<h2>first &lt;b&gt;</h2>" in page and "<pre>&lt;script&gt;x&lt;/script&gt;</pre>" in page
 
 
 def test_ansi_colours_quotes_and_prints_a_legend(spans, monkeypatch):

@@ -245,8 +245,8 @@ class LivePrinter:
 def cmd_generate(args: argparse.Namespace) -> int:
     import secrets
 
-    from .poet import html_report, record
-    from .render import Highlighted, ansi
+    from .poet import record
+    from .render import Highlighted, ansi, html_page
     from .sample import check
 
     for t in args.temperature:
@@ -293,14 +293,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
             head += f" · seed {seed + i}"
             samples.append({"temperature": temperature, "sample": i, "seed": seed + i, "text": text,
                             **(record(highlighted) if highlighted else {"summary": None, "spans": None})})  # fmt: skip
-            sections.append((head, highlighted or text))
+            sections.append((head, highlighted.spans if highlighted else text))
             if live or args.json:
                 continue
             if many or tty:
                 print(f"── {head} ──")
             print(ansi(highlighted.spans, color=color) if highlighted else text, end="\n\n" if many else "\n")
     if args.html:
-        _write(args.html, html_report(sections, title=f"torch-poet: {args.project}/{args.model}"))
+        _write(args.html, html_page(sections, title=f"torch-poet: {args.project}/{args.model}"))
     if args.json:
         out = {"model": str(poet.dir), "snapshot": args.snapshot, "prompt": args.prompt, "length": args.length,
                "top_k": args.top_k, "top_p": args.top_p, "min_quote": args.min_quote, "samples": samples}  # fmt: skip
@@ -354,8 +354,8 @@ def register_generate(sub) -> None:
 
 
 def cmd_highlight(args: argparse.Namespace) -> int:
-    from .poet import html_report, record
-    from .render import ansi
+    from .poet import record
+    from .render import ansi, html_page
 
     if args.min_quote < 1:
         raise PoetError("--min-quote must be >= 1")
@@ -373,7 +373,7 @@ def cmd_highlight(args: argparse.Namespace) -> int:
     poet.index(log=say)
     highlighted = poet.highlight(text, args.min_quote)
     if args.html:
-        _write(args.html, html_report([("", highlighted)], title=f"torch-poet: {args.file}"))
+        _write(args.html, html_page([("", highlighted.spans)], title=f"torch-poet: {args.file}"))
     if args.json:
         print(json.dumps({"model": str(poet.dir), "min_quote": args.min_quote, **record(highlighted)},
                          ensure_ascii=False, indent=1))  # fmt: skip

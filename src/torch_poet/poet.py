@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -385,21 +385,3 @@ def record(highlighted) -> dict:
             for sp in highlighted.spans
         ],
     }
-
-
-def html_report(sections: Sequence[tuple[str, Any]], title: str = "torch-poet") -> str:
-    """A standalone HTML page with one highlighted text per (heading, Highlighted or plain str) section."""
-    import html as _html
-
-    from .render import html as render_html
-
-    parts = []
-    for heading, item in sections:
-        body = render_html(item.spans) if hasattr(item, "spans") else f"<pre>{_html.escape(item)}</pre>"
-        parts.append(f"<h2>{_html.escape(heading)}</h2>\n{body}" if heading else body)
-    return (
-        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{_html.escape(title)}</title>\n'
-        f"<style>body{{margin:2em auto;max-width:50em;padding:0 1em}} h2{{font-size:1em;font-family:sans-serif}}</style>\n"
-        f"</head>\n<body>\n<h1>{_html.escape(title)}</h1>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
-    )

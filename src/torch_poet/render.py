@@ -173,13 +173,18 @@ def html(spans: Sequence[Span], theme: str = "auto") -> str:
     )
 
 
-def html_page(spans: Sequence[Span], title: str = "torch-poet", theme: str = "auto") -> str:
-    """A standalone HTML document around html(spans), for --html out.html."""
+def html_page(sections: Sequence[tuple[str, Sequence[Span] | str]], title: str = "torch-poet", theme: str = "auto") -> str:
+    """A standalone HTML document (for --html out.html, samples/): one section per (heading, spans);
+    a plain string instead of spans is shown as it is (text whose library could not be read)."""
+    parts = []
+    for heading, item in sections:
+        body = f"<pre>{_html.escape(item)}</pre>" if isinstance(item, str) else html(item, theme)
+        parts.append(f"<h2>{_html.escape(heading)}</h2>\n{body}" if heading else body)
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{_html.escape(title)}</title>\n'
         f"<style>body{{margin:2em auto;max-width:50em;padding:0 1em}}</style>\n</head>\n"
-        f"<body>\n<h1>{_html.escape(title)}</h1>\n{html(spans, theme)}\n</body>\n</html>\n"
+        f"<body>\n<h1>{_html.escape(title)}</h1>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
     )
 
 

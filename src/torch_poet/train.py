@@ -194,17 +194,26 @@ class Stats:
     wall: float  # unix time
 
 
-def write_samples(model_dir: Path, model: CharRNN, vocab: str, cfg: TrainConfig, step: int, log) -> None:
-    """Text at a few temperatures from the prompt ". ", printed and saved under samples/."""
+def write_samples(trainer: "Trainer", log) -> None:
+    """Text at a few temperatures from the prompt ". ", highlighted by source, printed and saved under
+    samples/ (plain text and an HTML page with the quotes linked to their books)."""
+    from .attribution import Index
+    from .render import ansi, html_page, no_color
     from .sample import generate
 
-    parts = []
+    cfg, step = trainer.cfg, trainer.step
+    if trainer.index is None:
+        trainer.index = Index.cached(trainer.dir / "index", trainer.library.texts)
+    parts, pages = [], []
     for temp in cfg.sample_temperatures:
-        text = generate(model, vocab, ". ", cfg.sample_length, temperature=temp, seed=cfg.seed + step)[0]
+        text = generate(trainer.model, trainer.library.vocab, ". ", cfg.sample_length, temperature=temp, seed=cfg.seed + step)[0]
+        spans = trainer.index.segment(text)
         parts.append(f"--- temperature {temp} ---\n{text}\n")
-        log(f"sample at temperature {temp}:\n{text}\n")
-    path = model_dir / "samples" / f"step{step:08d}.txt"
-    atomic_write(path, "\n".join(parts).encode())
+        pages.append((f"temperature {temp}", spans))
+        log(f"sample at temperature {temp}:\n{ansi(spans, color=sys.stderr.isatty() and not no_color())}\n")
+    base = trainer.dir / "samples" / f"step{step:08d}"
+    atomic_write(base.with_suffix(".txt"), "\n".join(parts).encode())
+    atomic_write(base.with_suffix(".html"), html_page(pages, title=f"{trainer.dir.name}, step {step}").encode())
 
 
 class Trainer:
@@ -244,6 +253,7 @@ class Trainer:
         self.step, self.elapsed, self.best = 0, 0.0, math.inf
         self.history: list[dict] = []
         self.state = None
+        self.index = None  # the attribution index, built the first time samples are highlighted
         self.config = {
             "model": asdict(mcfg),
             "train": asdict(self.cfg),
@@ -362,7 +372,7 @@ class Trainer:
                     loss_n, seen = 0, 0
                     if self.elapsed - last_sample >= cfg.sample_every * 60 and train_loss < cfg.sample_below:
                         t2 = time.monotonic()
-                        write_samples(self.dir, self.model, self.library.vocab, cfg, self.step, display.log)
+                        write_samples(self, display.log)
                         self.model.train()
                         prof["sampling"] += time.monotonic() - t2
                         last_sample = self.elapsed
