@@ -65,7 +65,7 @@ def train_model(where: Path, steps: int = 250) -> Path:
     (books / "bronte.txt").write_text(BRONTE)
     library = Library.from_texts([read_file(books / "austen.txt"), read_file(books / "bronte.txt")])
     torch.manual_seed(0)
-    config = ModelConfig(vocab_size=len(library.vocab), layers=2, hidden=64, embedding=16)
+    config = ModelConfig(vocab_size=len(library.vocab), layers=2, hidden=64, embedding=16, dropout=0.0)
     model = CharRNN(config)
     data, _ = library.split(0.0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)

@@ -243,3 +243,34 @@ def test_cli_mismatch_is_one_line(tmp_path, env):
     assert "Traceback" not in bad.stderr
     errors = [line for line in bad.stderr.splitlines() if line.startswith("poet: error:")]
     assert len(errors) == 1 and "hidden=32" in errors[0] and "hidden=48" in errors[0]
+
+
+def test_tensorboard_logs_the_statistics(tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    text = SHAKESPEARE.read_text()[:10_000]
+    t = Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=6, tensorboard=True))
+    t.run()
+    acc = event_accumulator.EventAccumulator(str(tmp_path / "m" / "tensorboard"))
+    acc.Reload()
+    val = acc.Scalars("val_bpc")
+    assert [e.step for e in val] == [6]
+    assert val[0].value == pytest.approx(t.history[-1]["val_bpc"], rel=1e-4)
+
+
+def test_poet_plot_writes_two_panels(tmp_path):
+    from PIL import Image
+
+    text = SHAKESPEARE.read_text()[:10_000]
+    Trainer(lib(text), tmp_path / "projects" / "x" / "y", ModelConfig(layers=1, hidden=32), tiny(steps=6)).run()
+    assert (tmp_path / "projects" / "x" / "y" / "history.png").exists()  # written at each snapshot
+    cmd = [sys.executable, "-m", "torch_poet", "plot", "--root", str(tmp_path), "--project", "x"]
+    out = subprocess.run(cmd + ["--model", "y", "-o", str(tmp_path / "p.png")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    img = Image.open(tmp_path / "p.png").convert("L")
+    assert img.size == (1200, 450)
+    w, h = img.size
+    for half in (img.crop((0, 0, w // 2, h)), img.crop((w // 2, 0, w, h))):  # each panel has real content
+        assert len(set(half.get_flattened_data())) > 20
+        assert sum(1 for v in half.get_flattened_data() if v < 128) > 500
+    missing = subprocess.run(cmd + ["--model", "nope"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no training history" in missing.stderr and "Traceback" not in missing.stderr

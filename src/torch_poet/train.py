@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -128,10 +129,16 @@ class Streams:
 
 @torch.no_grad()
 def evaluate(
-    model: CharRNN, data: torch.Tensor, seq_len: int, dtype: torch.dtype, max_chars: int | None = None
+    model: CharRNN,
+    data: torch.Tensor,
+    seq_len: int,
+    dtype: torch.dtype,
+    max_chars: int | None = None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> tuple[float, float]:
     """Mean cross-entropy (nats/char) and accuracy over `data`, split into a few contiguous streams
-    whose recurrent state is carried across windows, as a reader would see the text."""
+    whose recurrent state is carried across windows, as a reader would see the text. `stop()` is
+    asked between windows, so an interrupt does not wait for the whole split."""
     was_training = model.training
     model.eval()
     if max_chars is not None:
@@ -145,6 +152,8 @@ def evaluate(
     device = next(model.parameters()).device
     total, correct, state = torch.zeros((), device=device), torch.zeros((), device=device), None
     for i in range(0, n, seq_len):
+        if stop():
+            raise KeyboardInterrupt
         with autocast(device, dtype):
             logits, state = model(x[:, i : i + seq_len], state)
         logits = logits.float()
@@ -209,6 +218,8 @@ def write_samples(trainer: "Trainer", log) -> None:
         text = generate(trainer.model, trainer.library.vocab, ". ", cfg.sample_length, temperature=temp, seed=cfg.seed + step)[0]
         spans = trainer.index.segment(text)
         parts.append(f"--- temperature {temp} ---\n{text}\n")
+        if trainer.tensorboard is not None:
+            trainer.tensorboard.add_text(f"sample/temperature {temp}", text, step)
         pages.append((f"temperature {temp}", spans))
         log(f"sample at temperature {temp}:\n{ansi(spans, color=sys.stderr.isatty() and not no_color())}\n")
     base = trainer.dir / "samples" / f"step{step:08d}"
@@ -254,6 +265,7 @@ class Trainer:
         self.history: list[dict] = []
         self.state = None
         self.index = None  # the attribution index, built the first time samples are highlighted
+        self.tensorboard = tensorboard_writer(self.dir) if self.cfg.tensorboard else None
         self.config = {
             "model": asdict(mcfg),
             "train": asdict(self.cfg),
@@ -386,7 +398,6 @@ class Trainer:
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One optimizer step; returns the loss without a host sync."""
-        self._in_step = True
         for g in self.opt.param_groups:
             g["lr"] = lr_at(self.cfg, self.step, self.elapsed)
         with autocast(self.device, self.dtype):
@@ -398,25 +409,22 @@ class Trainer:
         self.opt.step()
         self.state = detach_state(state)
         self.step += 1
-        self._in_step = False
         if self._stop_requested:
             raise KeyboardInterrupt
         return loss.detach()
 
     @contextmanager
     def _signals_deferred_during_steps(self):
-        """Ctrl-C and SIGTERM stop training at once, except in the middle of an optimizer step, which
-        they let finish, so the snapshot written on the way out is consistent."""
-        self._stop_requested = self._in_step = False
+        """Ctrl-C and SIGTERM only set a flag, which the loop reads after each step (and evaluation
+        between windows): the snapshot written on the way out is consistent, and the interrupt is never
+        raised inside a finalizer or library code that would swallow it."""
+        self._stop_requested = False
         if threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def handler(signum, frame):
-            if self._in_step:
-                self._stop_requested = True
-            else:
-                raise KeyboardInterrupt
+            self._stop_requested = True
 
         old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -427,7 +435,9 @@ class Trainer:
 
     def _report(self, train_loss: float, rate: float, prof: dict, log) -> None:
         t = time.monotonic()
-        val_loss, val_acc = evaluate(self.model, self.val, self.cfg.seq_len, self.dtype, self.cfg.eval_chars)
+        val_loss, val_acc = evaluate(
+            self.model, self.val, self.cfg.seq_len, self.dtype, self.cfg.eval_chars, lambda: self._stop_requested
+        )
         prof["eval"] += time.monotonic() - t
         stats = Stats(
             time=round(self.elapsed, 2),
@@ -452,11 +462,23 @@ class Trainer:
             self._snapshot("best")
         self._write_history()
         plot_history(self.history, self.dir / "history.png", title=self.dir.name)
+        if self.tensorboard is not None:
+            for key in ("train_loss", "val_loss", "val_bpc", "val_acc", "chars_per_sec", "lr"):
+                self.tensorboard.add_scalar(key, getattr(stats, key), self.step, walltime=stats.wall)
+            self.tensorboard.flush()
         prof["snapshot"] += time.monotonic() - t
         log(format_stats(stats, improved))
         if len(self.history) <= 3:
             total = sum(prof.values()) or 1.0
             log("  profile: " + ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in prof.items()))
+
+
+def tensorboard_writer(model_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise PoetError("--tensorboard needs the tensorboard package: pip install 'torch-poet[tensorboard]'") from None
+    return SummaryWriter(str(model_dir / "tensorboard"))
 
 
 class Display:
