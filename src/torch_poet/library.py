@@ -73,9 +73,6 @@ class Library:
             raise PoetError(f"characters not in the vocabulary: {''.join(missing)!r}")
         return ids
 
-    def decode(self, ids) -> str:
-        return "".join(self.vocab[i] for i in ids)
-
     def split(self, val_fraction: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
         """Train and validation tokens: the last `val_fraction` of every text is validation, never trained on."""
         train, val = [], []

@@ -13,7 +13,7 @@ import time
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -27,10 +27,6 @@ from .paths import atomic_write
 from .plot import plot_history, read_history
 
 LN2 = math.log(2)
-
-
-# Changing these on resume is fine (with a warning); anything in ModelConfig or the library is not.
-COMPATIBLE = {f.name for f in fields(TrainConfig)}
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -292,7 +288,8 @@ class Trainer:
         for k, v in self.config["model"].items():
             if old["model"].get(k) != v:
                 raise PoetError(f"{where} has {k}={old['model'].get(k)}, this run asks {k}={v}: {fix}")
-        changed = [k for k, v in self.config["train"].items() if k in COMPATIBLE and old["train"].get(k) != v]
+        # any training setting may change on resume (with a warning); the model and the library may not
+        changed = [k for k, v in self.config["train"].items() if old["train"].get(k) != v]
         if changed:
             warnings.warn(f"resuming {where} with changed settings: {', '.join(changed)}", stacklevel=3)
         which, tensors, header = checkpoint.load_snapshot(self.dir, "last")
