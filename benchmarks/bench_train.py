@@ -6,16 +6,24 @@
 2. time to quality on tiny-shakespeare (first 90% train, last 10% validation, the whole split evaluated
    with the state carried across windows): validation loss against training time (eval excluded).
 3. validation bits per char after N minutes on the default women_writers library.
+4. data-parallel scaling (--nproc N): `poet train --nproc N` with 1 thread per process and N times the
+   batch against 1 process with 1 thread, 2x256/64 steps/128 rows per process; efficiency =
+   samples/s of N processes / (N x samples/s of one).
 
     python benchmarks/bench_train.py                       # everything (about 25 minutes)
     python benchmarks/bench_train.py --only throughput
     python benchmarks/bench_train.py --only quality --minutes 2
     POET_GUTENBERG_URL=../shared/gutenberg python benchmarks/bench_train.py --only library
+    python benchmarks/bench_train.py --only scaling --nproc 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -125,9 +133,40 @@ def quality(library: Library, minutes: float, val_fraction: float, eval_chars: i
     return trainer.history
 
 
+# --- 4. data-parallel scaling ---------------------------------------------------------------------
+
+
+def processes_rate(nproc: int, steps: int, device: str) -> float:
+    """Chars/s of `poet train --nproc nproc`, measured over `steps` steps after a warm-up run."""
+    rows = 128
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, POET_HOME=d, OMP_NUM_THREADS="1")
+        args = [sys.executable, "-m", "torch_poet", "train", "--project", "b", "--file", str(SHAKESPEARE),
+                "--nproc", str(nproc), "--layers", "2", "--hidden", "256", "--seq-len", "64", "--dropout", "0",
+                "--batch-size", str(rows * nproc), "--snapshot-every", "1e9", "--eval-chars", "10000",
+                "--device", device]  # fmt: skip
+        for total in (3, 3 + steps):  # the first run builds the model and warms up; the resumed one is timed
+            out = subprocess.run(args + ["--steps", str(total)], env=env, capture_output=True, text=True)
+            if out.returncode:
+                raise SystemExit(out.stderr)
+        history = Path(d) / "projects" / "b" / "default" / "history.jsonl"
+        return json.loads(history.read_text().splitlines()[-1])["chars_per_sec"]
+
+
+def scaling(nproc: int, steps: int, device: str) -> None:
+    one = processes_rate(1, steps, device)
+    many = processes_rate(nproc, steps, device)
+    print(f"\n## data-parallel scaling on {device}: 2x256, 64 steps, 128 rows per process, 1 thread each, {steps} steps")
+    print(f"{'':24} {'chars/s':>10} {'samples/s':>10} {'efficiency':>11}")
+    print(f"{'1 process':24} {one:10.0f} {one / 64:10.1f} {'':>11}")
+    print(f"{f'{nproc} processes (gloo)':24} {many:10.0f} {many / 64:10.1f} {many / (nproc * one):10.0%}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", choices=("throughput", "quality", "library"))
+    p.add_argument("--only", choices=("throughput", "quality", "library", "scaling"))
+    p.add_argument("--nproc", type=int, default=2, help="scaling: worker processes")
+    p.add_argument("--device", default="cpu", help="scaling: cpu or cuda")
     p.add_argument("--steps", type=int, default=20, help="throughput: timed steps per contender")
     p.add_argument("--minutes", type=float, nargs="+", default=[2.0, 10.0], help="quality: training budgets")
     p.add_argument("--threads", type=int, default=2)
@@ -145,6 +184,8 @@ def main() -> None:
         library = build(WOMEN_WRITERS)
         chars = sum(len(t.text) for t in library.texts)
         quality(library, max(args.minutes), 0.05, 1_000_000, 1.0, f"women_writers ({len(library.texts)} books, {chars:,} chars)")
+    if args.only in (None, "scaling"):
+        scaling(args.nproc, args.steps, args.device)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from functools import partial
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -129,3 +133,36 @@ def serve():
     yield start
     for server in servers:
         server.stop()
+
+
+# --- `poet` as a real process -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def env(tmp_path) -> dict:
+    """The environment of a `poet` subprocess: private POET_* dirs under tmp_path."""
+    e = dict(os.environ, POET_HOME=str(tmp_path / "home"), POET_CACHE=str(tmp_path / "cache"))
+    e.pop("NO_COLOR", None)
+    return e
+
+
+def poet(*args, env, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "torch_poet", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw
+    )
+
+
+def history_len(model_dir: Path) -> int:
+    path = model_dir / "history.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def wait_for_snapshot(model_dir: Path, timeout: float = 60) -> None:
+    """Until the running process has written a new snapshot (so it is past start-up, training)."""
+    before = history_len(model_dir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if history_len(model_dir) > before:
+            return
+        time.sleep(0.02)
+    raise AssertionError("training wrote no snapshot")

@@ -233,3 +233,14 @@ def test_local_mirror_directory_copy(tmp_path):
     mirror = tmp_path / "copy"
     shutil.copytree(GUTENBERG / "cache/epub/feeds", mirror / "cache/epub/feeds")
     assert ENGLISH_BOOKS <= {b.id for b in search(load_catalog(mirror), SPEC)}
+
+
+def test_search_results_show_as_a_linked_escaped_table_in_jupyter(catalog):
+    books = search(catalog, author="bronte", language="en")
+    html = books._repr_html_()
+    assert html.count("<tr>") == len(books) + 1 and f"<caption>{len(books)} books</caption>" in html
+    assert '<a href="https://www.gutenberg.org/ebooks/1260" target="_blank">1260</a>' in html
+    assert "Brontë, Charlotte" in html and "Jane Eyre: An Autobiography" in html
+    tricky = type(books)([Book(id=1, title="Fish & <Chips>", authors=("O'Brien, <Flann>",))])
+    assert "Fish &amp; &lt;Chips&gt;" in tricky._repr_html_() and "<Flann>" not in tricky._repr_html_()
+    assert "1 book</caption>" in tricky._repr_html_()

@@ -41,6 +41,8 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "Austen, Jane: Lady Susan" in html or "Woolf, Virginia: Monday or Tuesday" in html  # the legend
     assert "gutenberg.org/ebooks/" in html
+    assert "<caption>2 books</caption>" in html and ">946</a>" in html  # the search results as a table
+    assert "<progress" in html and "chars/s" in html  # the training progress, updated in place
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the training curves
     assert (tmp_path / "home" / "projects" / "nb" / "tiny" / "best.safetensors").exists()
     text = json.dumps([o.get("text", "") for o in outputs])

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import poet, wait_for_snapshot
+
 from torch_poet import checkpoint
 from torch_poet.errors import PoetError
 from torch_poet.library import Library, Text
@@ -157,36 +159,7 @@ def test_malicious_pickle_snapshot_is_never_executed(trained, tmp_path):
 # --- real processes: SIGKILL at random moments, SIGINT -----------------------------------------------
 
 
-def poet(*args, env, **kw):
-    return subprocess.Popen(
-        [sys.executable, "-m", "torch_poet", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw
-    )
-
-
-@pytest.fixture
-def env(tmp_path):
-    e = dict(os.environ, POET_HOME=str(tmp_path / "home"), POET_CACHE=str(tmp_path / "cache"))
-    e.pop("NO_COLOR", None)
-    return e
-
-
 TRAIN = ["train", "--project", "p", "--layers", "1", "--hidden", "32", "--batch-size", "4", "--seq-len", "16"]
-
-
-def history_len(model_dir: Path) -> int:
-    path = model_dir / "history.jsonl"
-    return len(path.read_text().splitlines()) if path.exists() else 0
-
-
-def wait_for_snapshot(model_dir: Path, timeout: float = 60) -> None:
-    """Until the running process has written a new snapshot (so it is past start-up, training)."""
-    before = history_len(model_dir)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if history_len(model_dir) > before:
-            return
-        time.sleep(0.02)
-    raise AssertionError("training wrote no snapshot")
 
 
 @pytest.mark.slow

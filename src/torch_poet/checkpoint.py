@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,48 @@ def read_json(path: Path) -> Any:
 
 def snapshot_path(model_dir: Path, which: str) -> Path:
     return Path(model_dir) / f"{which}.safetensors"
+
+
+@contextmanager
+def training_lock(model_dir: Path) -> Iterator[None]:
+    """Held while a process trains the model: a second trainer is refused instead of interleaving
+    snapshots, and `is_training` tells a dashboard whether it is running. An flock, so the kernel
+    releases it when the trainer dies, even by SIGKILL."""
+    import fcntl
+
+    path = Path(model_dir) / "train.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            raise PoetError(
+                f"model {model_dir} is being trained by another process (pid {pid}): "
+                "wait for it to finish, stop it, or use --model NEWNAME"
+            ) from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def is_training(model_dir: Path) -> bool:
+    """Whether some process holds the model's training lock right now."""
+    import fcntl
+
+    try:
+        with open(Path(model_dir) / "train.lock") as f:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except FileNotFoundError:
+        return False
+    except BlockingIOError:
+        return True
+    return False
 
 
 def save_snapshot(
@@ -141,6 +185,7 @@ def list_models(root: Path) -> list[dict]:
         d = config.parent
         files = [f for f in d.rglob("*") if f.is_file()]
         row = {"project": d.parent.name, "model": d.name, "path": str(d), "step": None, "best_bpc": None}
+        row["training"] = is_training(d)
         try:
             meta = snapshot_meta(snapshot_path(d, "last"))
             row["step"] = meta["step"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import re
 import sys
 import warnings
 
@@ -37,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="poet",
         description="Train character-level LSTMs on Project Gutenberg books, generate text, "
         "and see which passages were copied verbatim from which book.",
+        epilog="a five-minute tour:\n  poet search --author austen --language en\n"
+        "  poet train --project austen --author 'jane austen' --minutes 5\n"
+        "  poet generate --project austen --temperature 0.6 0.8\n  poet chat --project austen\n\n"
+        "`poet COMMAND --help` shows each command's options and examples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in COMMANDS:
@@ -76,26 +83,56 @@ def add_library_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from . import distributed
     from .library import WOMEN_WRITERS, LibrarySpec, build
     from .paths import model_dir
     from .config import ModelConfig, TrainConfig
-    from .train import Trainer, resolve_configs
+    from .train import Trainer, pick_device, resolve_configs
 
     spec = LibrarySpec(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LibrarySpec)})
     project = args.project or ("women_writers" if spec.is_empty() else "library")
     where = model_dir(project, args.model, args.root)
+    if args.nproc > 1 and distributed.current().world == 1:  # become the launcher of nproc workers
+        return distributed.launch(args.nproc, without_option(args.argv, "--nproc"), where)
     mcfg, tcfg, saved_spec = resolve_configs(
         where, overrides(args, ModelConfig), overrides(args, TrainConfig), args.restart
     )
     if spec.is_empty():
         spec = LibrarySpec(**saved_spec) if saved_spec else WOMEN_WRITERS
-    library = build(spec, args.mirror, args.cache)
-    chars = sum(len(t.text) for t in library.texts)
-    print(f"library: {len(library.texts)} texts, {chars:,} chars, {len(library.vocab)} distinct", file=sys.stderr)
-    trainer = Trainer(library, where, mcfg, tcfg, spec=dataclasses.asdict(spec), restart=args.restart)
-    trainer.run()
-    print(where)
+    rank = distributed.setup(pick_device(tcfg.device), tcfg.batch_size)
+    if not rank.main:
+        warnings.simplefilter("ignore")  # rank 0 says it
+    try:
+        with distributed.local_rank_zero_first(rank):  # one download per machine, the others read the cache
+            library = build(spec, args.mirror, args.cache)
+        if rank.main:
+            chars = sum(len(t.text) for t in library.texts)
+            print(f"library: {len(library.texts)} texts, {chars:,} chars, {len(library.vocab)} distinct", file=sys.stderr)
+        trainer = Trainer(library, where, mcfg, tcfg, spec=dataclasses.asdict(spec), restart=args.restart)
+        trainer.run()
+    except (distributed.dist.DistError, RuntimeError) as e:
+        if rank.world == 1:
+            raise
+        why = re.sub(r"^\[[^\]]*\]\s*", "", str(e).splitlines()[0])[:160]  # less gloo's source location
+        raise PoetError(f"rank {rank.rank} lost contact with the other workers ({why})") from None
+    finally:
+        distributed.shutdown()
+    if rank.main:
+        print(where)
     return 0
+
+
+def without_option(argv: list[str], flag: str) -> list[str]:
+    """argv less `flag VALUE` / `flag=VALUE`."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(flag + "="):
+            out.append(a)
+    return out
 
 
 def register_train(sub) -> None:
@@ -107,13 +144,18 @@ def register_train(sub) -> None:
         description="Train a character-level LSTM on a library. Rerunning the same command resumes from the last "
         "snapshot. --minutes/--steps are totals for the model; without them it trains until Ctrl-C.",
         epilog="examples:\n  poet train --minutes 10\n  poet train --project austen --author 'jane austen' --minutes 30\n"
-        "  poet train --project mine --file notes.txt --layers 2 --hidden 256 --seq-len 64 --batch-size 256",
+        "  poet train --project mine --file notes.txt --layers 2 --hidden 256 --seq-len 64 --batch-size 256\n"
+        "  poet train --nproc 4 --batch-size 256                      # 4 GPUs (or CPU processes), one machine\n"
+        "  torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\\n"
+        "      -m torch_poet train --batch-size 1024                   # on each of 2 machines",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_common(p)
     p.add_argument("--project", default=None, help="project name (default: women_writers, or library for own sources)")
     p.add_argument("--model", default="default", help="model name within the project (default: default)")
     p.add_argument("--restart", action="store_true", help="start this model over instead of resuming")
+    p.add_argument("--nproc", type=int, default=1, help="data-parallel worker processes on this machine: one per "
+                   "GPU, or a few on CPU (default: 1; for several machines run it under torchrun)")  # fmt: skip
     add_library_args(p)
     add_dataclass_args(p.add_argument_group("model"), ModelConfig, skip=("vocab_size",))
     add_dataclass_args(p.add_argument_group("training"), TrainConfig)
@@ -179,6 +221,8 @@ def register_download(sub) -> None:
         description="Download books by id (politely: one request at a time, 2 s apart on gutenberg.org, at most 100 "
         "books a day from it; use --mirror for more), strip the Project Gutenberg header and footer, cache the text "
         "and print where it is.",
+        epilog="examples:\n  poet download 1342 768\n  poet download 1342 --mirror /data/gutenberg  # a local copy",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_common(p)
     p.add_argument("ids", nargs="+", metavar="ID", help="Gutenberg book ids, e.g. 1342 768")
@@ -195,7 +239,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def register_show(sub) -> None:
     p = sub.add_parser("show", help="print the cleaned text of a book", description="Print a book's cleaned text "
-                       "(downloaded and cached first if needed), e.g. `poet show 1342 | head -40`.")  # fmt: skip
+                       "(downloaded and cached first if needed).", epilog="examples:\n  poet show 1342 | head -40\n"
+                       "  poet show 768 > wuthering.txt", formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     add_common(p)
     p.add_argument("id", metavar="ID", help="Gutenberg book id")
     p.set_defaults(func=cmd_show)
@@ -416,6 +461,9 @@ def register_chat(sub) -> None:
         description="A dialog: you type, the model answers with up to --sentences sentences continuing from your "
         "words, quotes from its books highlighted. Its state carries over between turns. Commands: bye (or Ctrl-D), "
         "reset, temperature=0.7, sentences=3, help. Reads a script from a pipe as well.",
+        epilog="examples:\n  poet chat\n  poet chat --project austen --temperature 0.5 --sentences 2\n"
+        "  printf 'Who is she?\\nreset\\nbye\\n' | poet chat --seed 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_common(p)
     add_model_args(p)
@@ -471,11 +519,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("project", "model", "step", "best val bpc", "size", "updated")
+    table = Table("project", "model", "step", "best val bpc", "size", "updated", "status")
     for r in rows:
         when = datetime.datetime.fromtimestamp(r["updated"]).strftime("%Y-%m-%d %H:%M")
         bpc = "-" if r["best_bpc"] is None else f"{r['best_bpc']:.3f}"
-        table.add_row(r["project"], r["model"], str(r["step"] or 0), bpc, f"{r['bytes'] / 1e6:.1f} MB", when)
+        status = "training" if r["training"] else "stopped"
+        table.add_row(r["project"], r["model"], str(r["step"] or 0), bpc, f"{r['bytes'] / 1e6:.1f} MB", when, status)
     Console().print(table)
     return 0
 
@@ -485,7 +534,10 @@ def register_models(sub) -> None:
         "models",
         aliases=["list"],
         help="list the projects and models on disk",
-        description="Every model under the data root with its step, best validation bpc, size and last update.",
+        description="Every model under the data root with its step, best validation bpc, size, last update and "
+        "whether a process is training it now.",
+        epilog="examples:\n  poet models\n  poet models --json | jq .best_bpc",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_common(p)
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
@@ -499,14 +551,18 @@ COMMANDS += [register_generate, register_highlight, register_chat]
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     warnings.showwarning = show_warning
+    speaks = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for all
     try:
         return args.func(args) or 0
     except PoetError as e:
-        print(f"poet: error: {e}", file=sys.stderr)
+        if speaks:
+            print(f"poet: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("poet: interrupted", file=sys.stderr)
+        if speaks:
+            print("poet: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # `poet show 1342 | head` closes the pipe early; that is not an error.

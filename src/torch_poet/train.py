@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .errors import PoetError
 from .library import Library
 from .config import ModelConfig, TrainConfig
@@ -85,10 +85,13 @@ def autocast(device: torch.device, dtype: torch.dtype):
 class Streams:
     """Truncated backprop through time over `batch` contiguous streams of the corpus: batch k continues
     where batch k-1 stopped, so the carried state sees long context. Each epoch shifts the stream
-    starts by a random offset. A batch is one gather by index, no per-sample Python."""
+    starts by a random offset. A batch is one gather by index, no per-sample Python. `rows` picks this
+    process's share of the streams in data-parallel training."""
 
-    def __init__(self, data: torch.Tensor, batch: int, seq_len: int, generator: torch.Generator):
-        self.data, self.batch, self.seq_len, self.gen = data, batch, seq_len, generator
+    def __init__(
+        self, data: torch.Tensor, batch: int, seq_len: int, generator: torch.Generator, rows: slice = slice(None)
+    ):
+        self.data, self.batch, self.seq_len, self.gen, self.rows = data, batch, seq_len, generator, rows
         self.stream_len = (len(data) - 1) // batch
         if self.stream_len < seq_len + 1:
             raise PoetError(
@@ -107,7 +110,7 @@ class Streams:
             self.epoch += 1
             self.cursor = 0
             self.shift = int(torch.randint(0, self.slack + 1, (1,), generator=self.gen))
-        starts = torch.arange(self.batch, device=self.data.device) * self.stream_len + self.shift
+        starts = torch.arange(self.batch, device=self.data.device)[self.rows] * self.stream_len + self.shift
         idx = starts.unsqueeze(1) + self.cursor * self.seq_len + self.offsets
         chunk = self.data[idx]
         self.cursor += 1
@@ -240,14 +243,23 @@ class Trainer:
         self.library = library
         self.dir = Path(model_dir)
         self.cfg = train_config or TrainConfig()
-        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         mcfg = model_config or ModelConfig()
         mcfg.vocab_size = len(library.vocab)
-        self.device = pick_device(self.cfg.device)
+        device = pick_device(self.cfg.device)
+        self.dist = distributed.setup(device, self.cfg.batch_size)  # one process unless started by torchrun
+        self.device = distributed.device_for(device, self.dist)
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        if not self.dist.main:
+            self.log = lambda msg: None
         self.dtype = pick_dtype(self.cfg.precision, self.device)
         torch.manual_seed(self.cfg.seed)
         self.gen = torch.Generator().manual_seed(self.cfg.seed)
         self.model = CharRNN(mcfg).to(self.device)
+        self.net = self.model  # what the step runs: the model, or its DDP wrapper that averages gradients
+        if self.dist.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            torch.manual_seed(self.cfg.seed + self.dist.rank)  # each rank its own dropout masks
         self.opt = torch.optim.AdamW(
             self.model.parameters(),
             lr=self.cfg.lr,
@@ -256,7 +268,7 @@ class Trainer:
             **({"fused": True} if self.device.type == "cuda" else {}),
         )
         train, self.val = (t.to(self.device) for t in library.split(self.cfg.val_fraction))
-        self.streams = Streams(train, self.cfg.batch_size, self.cfg.seq_len, self.gen)
+        self.streams = Streams(train, self.cfg.batch_size, self.cfg.seq_len, self.gen, self.dist.rows(self.cfg.batch_size))
         self.step, self.elapsed, self.best = 0, 0.0, math.inf
         self.history: list[dict] = []
         self.state = None
@@ -268,14 +280,21 @@ class Trainer:
             "vocab": library.vocab,
             "library": {"spec": spec or {}, "fingerprint": library.fingerprint(), "texts": library.record()},
         }
-        if (self.dir / "config.json").exists() and not restart:
-            self._resume()
-        else:
-            for name in ("last", "best"):
-                checkpoint.snapshot_path(self.dir, name).unlink(missing_ok=True)
-            (self.dir / "history.jsonl").unlink(missing_ok=True)
-            checkpoint.write_json(self.dir / "config.json", self.config)
-            self._snapshot("last")  # a loadable model exists from the very start
+        resume = (self.dir / "config.json").exists() and not restart
+        distributed.barrier()  # every rank has looked before rank 0 writes
+        with self._lock():
+            if resume:
+                self._resume()
+            elif self.dist.main:
+                for name in ("last", "best"):
+                    checkpoint.snapshot_path(self.dir, name).unlink(missing_ok=True)
+                (self.dir / "history.jsonl").unlink(missing_ok=True)
+                checkpoint.write_json(self.dir / "config.json", self.config)
+                self._snapshot("last")  # a loadable model exists from the very start
+
+    def _lock(self):
+        """Rank 0 holds the model's training lock for the job."""
+        return checkpoint.training_lock(self.dir) if self.dist.main else nullcontext()
 
     # -- resume -------------------------------------------------------------------------------------
 
@@ -289,8 +308,9 @@ class Trainer:
             if old["model"].get(k) != v:
                 raise PoetError(f"{where} has {k}={old['model'].get(k)}, this run asks {k}={v}: {fix}")
         # any training setting may change on resume (with a warning); the model and the library may not
-        changed = [k for k, v in self.config["train"].items() if old["train"].get(k) != v]
-        if changed:
+        new = json.loads(json.dumps(self.config["train"]))  # tuples compare as the lists JSON keeps
+        changed = [k for k, v in new.items() if old["train"].get(k) != v]
+        if changed and self.dist.main:
             warnings.warn(f"resuming {where} with changed settings: {', '.join(changed)}", stacklevel=3)
         which, tensors, header = checkpoint.load_snapshot(self.dir, "last")
         self.model.load_state_dict(checkpoint.split(tensors, "model."))
@@ -306,23 +326,28 @@ class Trainer:
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"])
         carried = checkpoint.split(tensors, "state.")
-        if carried:
-            n = len(self.model.rnns)
+        if carried:  # all rows of the batch, whatever the number of processes that wrote it: take ours
+            n, rows = len(self.model.rnns), self.streams.rows
             self.state = [
-                tuple(carried[f"{i}.{j}"].to(self.device) for j in range(len(carried) // n)) for i in range(n)
+                tuple(carried[f"{i}.{j}"][rows].to(self.device) for j in range(len(carried) // n)) for i in range(n)
             ]
         self.history = [h for h in read_history(self.dir) if h["step"] <= self.step]
-        checkpoint.write_json(self.dir / "config.json", self.config)
+        if self.dist.main:
+            checkpoint.write_json(self.dir / "config.json", self.config)
         self.log(f"resuming {self.dir} from the {which} snapshot at step {self.step} ({self.elapsed / 60:.1f} min)")
 
     # -- snapshots ----------------------------------------------------------------------------------
 
-    def _snapshot(self, which: str) -> None:
+    def _snapshot(self, *which: str) -> None:
+        """Write the named snapshots (rank 0); every rank calls it, to hand in its rows of the state."""
         extra = {"rng.torch": torch.get_rng_state(), "rng.data": self.gen.get_state()}
         if self.device.type == "cuda":
             extra["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         if self.state is not None:  # the carried recurrent state, so resume continues exactly
-            extra.update({f"state.{i}.{j}": t for i, s in enumerate(self.state) for j, t in enumerate(s)})
+            names = [f"state.{i}.{j}" for i, s in enumerate(self.state) for j in range(len(s))]
+            extra.update(zip(names, distributed.gather_rows([t for s in self.state for t in s], dim=0)))
+        if not self.dist.main:
+            return
         meta = {
             "step": self.step,
             "elapsed": self.elapsed,
@@ -330,7 +355,8 @@ class Trainer:
             "data": self.streams.state(),
             "val_loss": self.history[-1]["val_loss"] if self.history else None,
         }
-        checkpoint.save_snapshot(checkpoint.snapshot_path(self.dir, which), self.model, self.opt, meta, extra)
+        for name in which:
+            checkpoint.save_snapshot(checkpoint.snapshot_path(self.dir, name), self.model, self.opt, meta, extra)
 
     def _write_history(self) -> None:
         lines = "".join(json.dumps(h) + "\n" for h in self.history)
@@ -356,9 +382,9 @@ class Trainer:
         loss_sum, loss_n, seen = torch.zeros((), device=self.device), 0, 0
         last_snap = last_sample = self.elapsed
         t0 = time.monotonic() - self.elapsed
-        display = Display(cfg, self.log)
+        display = Display(cfg, self.log, show=self.dist.main)
         try:
-            with display, self._signals_deferred_during_steps():
+            with self._lock(), display, self._signals_deferred_during_steps():
                 while not self.done():
                     t = time.monotonic()
                     x, y, new_epoch = self.streams.next()
@@ -371,17 +397,21 @@ class Trainer:
                     seen += x.numel()
                     now = time.monotonic()
                     prof["train"] += now - t1
-                    self.elapsed = now - t0
+                    self._stop_requested, self.elapsed = distributed.agree(self._stop_requested, now - t0)
+                    if self._stop_requested:
+                        raise KeyboardInterrupt
                     display.update(self.step, self.elapsed, loss_sum, loss_n, seen / max(self.elapsed - last_snap, 1e-9))
                     if self.elapsed - last_snap < cfg.snapshot_every * 60 and not self.done():
                         continue
-                    train_loss = loss_sum.item() / loss_n
-                    self._report(train_loss, seen / max(self.elapsed - last_snap, 1e-9), prof, display.log)
+                    train_loss = distributed.mean(loss_sum).item() / loss_n
+                    rate = seen * self.dist.world / max(self.elapsed - last_snap, 1e-9)
+                    self._report(train_loss, rate, prof, display.log)
                     loss_sum.zero_()
                     loss_n, seen = 0, 0
                     if self.elapsed - last_sample >= cfg.sample_every * 60 and train_loss < cfg.sample_below:
                         t2 = time.monotonic()
-                        write_samples(self, display.log)
+                        if self.dist.main:
+                            write_samples(self, display.log)
                         self.model.train()
                         prof["sampling"] += time.monotonic() - t2
                         last_sample = self.elapsed
@@ -391,6 +421,13 @@ class Trainer:
             self._snapshot("last")
             self.log(f"interrupted: snapshot saved at step {self.step} in {self.dir}")
             raise
+        except torch.OutOfMemoryError:
+            b, t = cfg.batch_size, cfg.seq_len
+            raise PoetError(
+                f"out of memory on {self.device} with batch {b} x {t} chars and {self.model.config.hidden} hidden "
+                f"units: lower --batch-size (e.g. {max(1, b // 2)}) or --seq-len, or use a smaller --hidden; "
+                f"the last snapshot in {self.dir} is intact"
+            ) from None
         return self.history
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -398,7 +435,7 @@ class Trainer:
         for g in self.opt.param_groups:
             g["lr"] = lr_at(self.cfg, self.step, self.elapsed)
         with autocast(self.device, self.dtype):
-            logits, state = self.model(x, self.state)
+            logits, state = self.net(x, self.state)
         loss = cross_entropy(logits, y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -406,8 +443,6 @@ class Trainer:
         self.opt.step()
         self.state = detach_state(state)
         self.step += 1
-        if self._stop_requested:
-            raise KeyboardInterrupt
         return loss.detach()
 
     @contextmanager
@@ -431,10 +466,13 @@ class Trainer:
                 signal.signal(sig, h)
 
     def _report(self, train_loss: float, rate: float, prof: dict, log) -> None:
+        if not self.dist.main:  # rank 0 evaluates alone (the single-process result); we hand in our state
+            self._snapshot()
+            return
         t = time.monotonic()
-        val_loss, val_acc = evaluate(
-            self.model, self.val, self.cfg.seq_len, self.dtype, self.cfg.eval_chars, lambda: self._stop_requested
-        )
+        # with several ranks an interrupt waits for the evaluation, so that all stop at the same step
+        stop = (lambda: self._stop_requested) if self.dist.world == 1 else (lambda: False)
+        val_loss, val_acc = evaluate(self.model, self.val, self.cfg.seq_len, self.dtype, self.cfg.eval_chars, stop)
         prof["eval"] += time.monotonic() - t
         stats = Stats(
             time=round(self.elapsed, 2),
@@ -454,9 +492,7 @@ class Trainer:
         improved = val_loss < self.best
         if improved:
             self.best = val_loss
-        self._snapshot("last")
-        if improved:
-            self._snapshot("best")
+        self._snapshot("last", *(["best"] if improved else []))
         self._write_history()
         plot_history(self.history, self.dir / "history.png", title=self.dir.name)
         if self.tensorboard is not None:
@@ -479,12 +515,13 @@ def tensorboard_writer(model_dir: Path):
 
 
 class Display:
-    """A live status line with a progress bar on a terminal (rich); without a terminal, only the
-    log lines at each snapshot."""
+    """Progress while training: a live status line with a bar on a terminal (rich), an HTML progress bar
+    updated in place in Jupyter/Colab, and otherwise only the log lines at each snapshot."""
 
-    def __init__(self, cfg: TrainConfig, log):
-        self.live = sys.stderr.isatty()
+    def __init__(self, cfg: TrainConfig, log, show: bool = True):
         self.cfg, self.plain_log, self.last = cfg, log, 0.0
+        self.live = show and sys.stderr.isatty()
+        self.notebook = show and not self.live and in_notebook()
         if self.live:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -502,6 +539,10 @@ class Display:
     def __enter__(self):
         if self.live:
             self.progress.start()
+        if self.notebook:
+            from IPython.display import HTML, display
+
+            self.handle = display(HTML("<code>starting</code>"), display_id=True)
         return self
 
     def __exit__(self, *exc):
@@ -509,21 +550,34 @@ class Display:
             self.progress.stop()
 
     def update(self, step: int, elapsed: float, loss_sum: torch.Tensor, n: int, rate: float) -> None:
-        if not self.live or time.monotonic() - self.last < 0.5:
+        if not (self.live or self.notebook) or time.monotonic() - self.last < 0.5:
             return
         self.last = time.monotonic()
         done = step if self.cfg.steps else elapsed
-        self.progress.update(
-            self.task,
-            completed=done,
-            description=f"step {step}  loss {loss_sum.item() / n:.3f}  {rate:,.0f} chars/s  {elapsed / 60:.1f} min",
-        )
+        status = f"step {step}  loss {loss_sum.item() / n:.3f}  {rate:,.0f} chars/s  {elapsed / 60:.1f} min"
+        if self.live:
+            self.progress.update(self.task, completed=done, description=status)
+        else:
+            from IPython.display import HTML
+
+            total = self.horizon()
+            bar = f'<progress value="{min(done, total)}" max="{total}"></progress> ' if total else ""
+            self.handle.update(HTML(f"{bar}<code>{status}</code>"))
 
     def log(self, msg: str) -> None:
         if self.live:
             self.progress.console.print(msg, markup=False, highlight=False)
         else:
             self.plain_log(msg)
+
+
+def in_notebook() -> bool:
+    """Whether we run in a Jupyter (or Colab) kernel, where a terminal progress bar would not animate."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
 
 
 def format_stats(s: Stats, improved: bool) -> str:

@@ -2,7 +2,8 @@
 
 Public API:
     load_catalog(source=None, cache=None, refresh=False) -> Catalog   cached a week under cache_root()/gutenberg
-    search(catalog, spec=None, *, author, title, language, subject, bookshelf, ids, include_all_types) -> list[Book]
+    search(catalog, spec=None, *, author, title, language, subject, bookshelf, ids, include_all_types) -> Books
+    Books                the search results: a list of Book, shown as a table in Jupyter
     Book                 id, title, authors, language, subjects, bookshelves, type, issued; .author (short), .url
     Catalog              len(), iteration over Books, .get(book_id) -> Book | None
     short_author(name)   "Brontë, Charlotte, 1816-1855; …" -> "Brontë, Charlotte"
@@ -16,12 +17,13 @@ Public API:
 $POET_GUTENBERG_URL or https://www.gutenberg.org/. `cache` None means $POET_CACHE or the user cache dir.
 """
 
-from .catalog import Book, Catalog, load_catalog, search, short_author
+from .catalog import Book, Books, Catalog, load_catalog, search, short_author
 from .clean import clean
 from .fetch import Source, book_path, book_text, download, resolve_source
 
 __all__ = [
     "Book",
+    "Books",
     "Catalog",
     "Source",
     "book_path",

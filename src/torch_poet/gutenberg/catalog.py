@@ -83,6 +83,25 @@ class Book:
         return f"https://www.gutenberg.org/ebooks/{self.id}"
 
 
+class Books(list):
+    """Search results: a plain list of `Book`s that shows as a linked table in Jupyter."""
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = "".join(
+            f'<tr><td><a href="{b.url}" target="_blank">{b.id}</a></td><td>{escape(b.author)}</td>'
+            f"<td>{escape(b.title)}</td><td>{escape(', '.join(b.language))}</td>"
+            f"<td>{escape('; '.join(b.subjects[:3]))}</td></tr>"
+            for b in self
+        )
+        head = "".join(f"<th>{h}</th>" for h in ("id", "author", "title", "language", "subjects"))
+        return (
+            f"<table><caption>{len(self)} book{'' if len(self) == 1 else 's'}</caption>"
+            f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+        )
+
+
 def short_author(name: str) -> str:
     """"Brontë, Charlotte, 1816-1855; Townsend, F. H. (Frederick Henry) [Illustrator]" → "Brontë, Charlotte".
 
@@ -267,7 +286,7 @@ def search(
     bookshelf: str | Iterable[str] = (),
     ids: int | str | Iterable[int | str] = (),
     include_all_types: bool = False,
-) -> list[Book]:
+) -> Books:
     """Books matching every given field and, within a field, any of its values; only type Text by default.
 
     `spec` is the same as a dict, e.g. `{"author": ["brontë", "Jane Austen"], "language": ["english"]}`.
@@ -289,7 +308,7 @@ def search(
     mask = np.ones(len(catalog), dtype=bool) if include_all_types else catalog.is_text.copy()
     for field, values in criteria.items():
         mask &= catalog.mask(np.concatenate([_rows(catalog, field, value) for value in values]))
-    return [catalog.book_at(row) for row in np.flatnonzero(mask)]
+    return Books(catalog.book_at(row) for row in np.flatnonzero(mask))
 
 
 def _as_list(values: str | int | Iterable | None) -> list[str]:

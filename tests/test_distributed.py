@@ -1,0 +1,148 @@
+"""Data-parallel training with real worker processes on gloo: the same numbers as one process, resume
+across world sizes, and a dead worker or Ctrl-C stopping the whole job cleanly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import SHARED, poet, wait_for_snapshot
+
+from torch_poet import checkpoint
+from torch_poet.cli import without_option
+from torch_poet.errors import PoetError
+from torch_poet.library import Library, Text
+from torch_poet.model import ModelConfig
+from torch_poet.train import TrainConfig, Trainer
+
+# fp32 and no dropout: two processes then compute the one-process step up to float summation order
+ARGS = ["train", "--project", "p", "--layers", "1", "--hidden", "48", "--batch-size", "8", "--seq-len", "32",
+        "--dropout", "0", "--precision", "fp32", "--eval-chars", "20000", "--snapshot-every", "100"]  # fmt: skip
+
+
+@pytest.fixture
+def book(tmp_path) -> Path:
+    path = tmp_path / "book.txt"
+    path.write_text((SHARED / "corpora" / "tiny-shakespeare.txt").read_text()[:60_000])
+    return path
+
+
+def train(env, book, model, steps, nproc=1, timeout=180) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch_poet", *ARGS, "--file", str(book), "--model", model, "--steps", str(steps)]
+    out = subprocess.run(cmd + ["--nproc", str(nproc)], env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return out
+
+
+def history(env, model) -> list[dict]:
+    path = Path(env["POET_HOME"]) / "projects" / "p" / model / "history.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_two_processes_train_like_one_and_resume_on_any_number(env, book):
+    train(env, book, "one", 20)
+    out = train(env, book, "two", 20, nproc=2)
+    (one,), (two,) = history(env, "one"), history(env, "two")
+    assert two["step"] == one["step"] == 20
+    assert two["val_loss"] == pytest.approx(one["val_loss"], abs=2e-3)
+    assert two["train_loss"] == pytest.approx(one["train_loss"], abs=2e-3)
+    assert out.stderr.count("library:") == 1 and out.stdout.count("projects/p/two") == 1  # rank 0 speaks alone
+    assert {p.name for p in (Path(env["POET_HOME"]) / "projects/p/two").glob("*.safetensors")} == {"last.safetensors",
+                                                                                                   "best.safetensors"}
+
+    # a 2-process snapshot resumes on 1 process, a 1-process one on 2, and both go on as one process would
+    train(env, book, "two", 30, nproc=1)
+    train(env, book, "one", 30, nproc=2)
+    a, b = history(env, "two")[-1], history(env, "one")[-1]
+    assert a["step"] == b["step"] == 30
+    assert a["val_loss"] == pytest.approx(b["val_loss"], abs=2e-3)
+
+
+@pytest.mark.slow
+def test_a_dead_worker_stops_the_job_with_one_clear_line(tmp_path, env, book):
+    model_dir = tmp_path / "home" / "projects" / "p" / "default"
+    args = [*without_option(ARGS, "--snapshot-every"), "--snapshot-every", "0.005", "--file", str(book), "--nproc", "2"]
+    proc = poet(*args, env=env)
+    wait_for_snapshot(model_dir, timeout=120)
+    rank1 = next(pid for pid in worker_pids(proc.pid) if environ(pid).get("RANK") == "1")
+    t = time.monotonic()
+    os.kill(rank1, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)  # no hang: the launcher stops rank 0 too
+    err = err.decode()
+    assert time.monotonic() - t < 30
+    assert proc.returncode == 2, err
+    assert "poet: error: worker 1 of 2 was killed by SIGKILL" in err and "rerun the same command to resume" in err
+    assert "Traceback" not in err
+    assert not worker_pids(proc.pid)
+    _, _, meta = checkpoint.load_model(model_dir, "last")  # the last snapshot is intact
+    assert meta["step"] > 0
+
+
+@pytest.mark.slow
+def test_ctrl_c_snapshots_once_and_exits_130(tmp_path, env, book):
+    model_dir = tmp_path / "home" / "projects" / "p" / "default"
+    args = [*without_option(ARGS, "--snapshot-every"), "--snapshot-every", "0.005", "--file", str(book), "--nproc", "2"]
+    proc = poet(*args, env=env, start_new_session=True)
+    wait_for_snapshot(model_dir, timeout=120)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal does: the launcher and the workers all get it
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    assert err.count("interrupted: snapshot saved at step") == 1 and "Traceback" not in err
+    step = int(err.split("snapshot saved at step ")[1].split()[0])
+    assert checkpoint.snapshot_meta(checkpoint.snapshot_path(model_dir, "last"))["step"] == step
+
+
+def worker_pids(launcher: int) -> list[int]:
+    children = Path(f"/proc/{launcher}/task/{launcher}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
+def environ(pid: int) -> dict:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_without_option_drops_the_flag_and_its_value():
+    argv = ["train", "--nproc", "2", "--steps", "5", "--nproc=3", "--model", "m"]
+    assert without_option(argv, "--nproc") == ["train", "--steps", "5", "--model", "m"]
+
+
+def test_a_second_trainer_on_the_same_model_is_refused(tmp_path):
+    library = Library.from_texts([Text(key="t", title="t", author="a", text="abcdefgh " * 2000)])
+    config = TrainConfig(batch_size=4, seq_len=16, steps=1, precision="fp32")
+    with checkpoint.training_lock(tmp_path / "m"):
+        assert checkpoint.is_training(tmp_path / "m")
+        with pytest.raises(PoetError, match=r"being trained by another process \(pid \d+\).*--model NEWNAME"):
+            Trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=16), config)
+    assert not checkpoint.is_training(tmp_path / "m")
+    Trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=16), config).run()
+    assert not checkpoint.is_training(tmp_path / "m")
+
+
+def test_batch_must_split_over_the_processes(env, book):
+    out = subprocess.run([sys.executable, "-m", "torch_poet", *ARGS, "--file", str(book), "--batch-size", "7",
+                          "--nproc", "2", "--steps", "1"], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == (
+        "poet: error: --batch-size 7 does not split over 2 processes: use a multiple of 2"
+    )
+
+
+def test_gpu_out_of_memory_is_one_line_with_the_fix(tmp_path, monkeypatch):
+    library = Library.from_texts([Text(key="t", title="t", author="a", text="abcdefgh " * 2000)])
+    trainer = Trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=16), TrainConfig(batch_size=4, seq_len=16,
+                      steps=3, precision="fp32"))  # fmt: skip
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(trainer.net, "forward", oom)
+    with pytest.raises(PoetError, match=r"out of memory .* batch 4 x 16 chars.*--batch-size.*--seq-len"):
+        trainer.run()
