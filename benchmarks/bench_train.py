@@ -70,8 +70,8 @@ class OriginalModel(nn.Module):
         return self.fc(y)
 
 
-def baseline_sec_per_sample(ids: torch.Tensor, vocab: int, steps: int) -> float:
-    model = OriginalModel(vocab)
+def baseline_sec_per_sample(ids: torch.Tensor, vocab: int, steps: int, device: str = "cpu") -> float:
+    model = OriginalModel(vocab).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     crit = nn.CrossEntropyLoss()
     loader = DataLoader(Windows(ids), batch_size=256, shuffle=True, drop_last=True)
@@ -79,22 +79,29 @@ def baseline_sec_per_sample(ids: torch.Tensor, vocab: int, steps: int) -> float:
     t = 0.0
     for i in range(steps + 2):  # two warm-up steps
         start = time.perf_counter()
-        x, y = next(it)
+        x, y = (t_.to(device) for t_ in next(it))
         out = model(x)
         loss = crit(out.reshape(-1, vocab), y.reshape(-1))
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
         if i >= 2:
             t += time.perf_counter() - start
     return t / (steps * 256)
 
 
-def ours_sec_per_sample(library: Library, steps: int, precision: str) -> float:
-    """Our training step at the same shape, as the trainer itself reports it (eval excluded)."""
+def ours_sec_per_sample(
+    library: Library, steps: int, precision: str, device: str = "cpu", shape: tuple[int, int, int, int] = (2, 256, 64, 256),
+    compile: bool = False,
+) -> float:
+    """Our training step at a shape (layers, hidden, seq_len, batch), as the trainer reports it (eval excluded)."""
+    layers, hidden, seq_len, batch = shape
     with tempfile.TemporaryDirectory() as d:
-        cfg = TrainConfig(batch_size=256, seq_len=64, steps=2, snapshot_every=1e9, precision=precision)
-        model = ModelConfig(layers=2, hidden=256, embedding=64, dropout=0.0)  # the original has no dropout
+        cfg = TrainConfig(batch_size=batch, seq_len=seq_len, steps=2, snapshot_every=1e9, precision=precision,
+                          device=device, compile=compile)  # fmt: skip
+        model = ModelConfig(layers=layers, hidden=hidden, embedding=64, dropout=0.0)  # the original has no dropout
         trainer = Trainer(library, Path(d) / "m", model, cfg, log=lambda m: None)
         trainer.run()  # warm-up: oneDNN builds its primitives on the first steps
         trainer.cfg.steps = steps + 2
@@ -119,10 +126,13 @@ def throughput(steps: int) -> None:
 # --- 2. and 3. quality against time --------------------------------------------------------------
 
 
-def quality(library: Library, minutes: float, val_fraction: float, eval_chars: int | None, every: float, label: str):
+def quality(
+    library: Library, minutes: float, val_fraction: float, eval_chars: int | None, every: float, label: str,
+    device: str = "auto",
+):
     with tempfile.TemporaryDirectory() as d:
         cfg = TrainConfig(minutes=minutes, snapshot_every=every, val_fraction=val_fraction, eval_chars=eval_chars,
-                          sample_every=1e9)
+                          sample_every=1e9, device=device)
         trainer = Trainer(library, Path(d) / "m", None, cfg)
         trainer.run()
     print(f"\n## time to quality: {label}, --minutes {minutes} (defaults: {trainer.config['model']}, "

@@ -47,3 +47,4 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: str = "auto"  # auto | fp32 | bf16
     tensorboard: bool = False  # also log the statistics and samples to <model dir>/tensorboard
+    compile: bool = False  # torch.compile the model: no gain on CPU; measure on a GPU with gpu_suite.py

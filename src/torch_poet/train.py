@@ -260,6 +260,8 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
             torch.manual_seed(self.cfg.seed + self.dist.rank)  # each rank its own dropout masks
+        if self.cfg.compile:
+            self.net = torch.compile(self.net)
         self.opt = torch.optim.AdamW(
             self.model.parameters(),
             lr=self.cfg.lr,
@@ -309,7 +311,7 @@ class Trainer:
                 raise PoetError(f"{where} has {k}={old['model'].get(k)}, this run asks {k}={v}: {fix}")
         # any training setting may change on resume (with a warning); the model and the library may not
         new = json.loads(json.dumps(self.config["train"]))  # tuples compare as the lists JSON keeps
-        changed = [k for k, v in new.items() if old["train"].get(k) != v]
+        changed = [k for k, v in new.items() if old["train"].get(k, v) != v]  # a setting new since: unchanged
         if changed and self.dist.main:
             warnings.warn(f"resuming {where} with changed settings: {', '.join(changed)}", stacklevel=3)
         which, tensors, header = checkpoint.load_snapshot(self.dir, "last")
@@ -403,8 +405,9 @@ class Trainer:
                     display.update(self.step, self.elapsed, loss_sum, loss_n, seen / max(self.elapsed - last_snap, 1e-9))
                     if self.elapsed - last_snap < cfg.snapshot_every * 60 and not self.done():
                         continue
-                    train_loss = distributed.mean(loss_sum).item() / loss_n
-                    rate = seen * self.dist.world / max(self.elapsed - last_snap, 1e-9)
+                    train_loss = distributed.mean(loss_sum).item() / loss_n  # waits for the queued GPU work
+                    window = max(time.monotonic() - t0 - last_snap, 1e-9)
+                    rate = seen * self.dist.world / window
                     self._report(train_loss, rate, prof, display.log)
                     loss_sum.zero_()
                     loss_n, seen = 0, 0
