@@ -108,8 +108,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if rank.main:
             chars = sum(len(t.text) for t in library.texts)
             print(f"library: {len(library.texts)} texts, {chars:,} chars, {len(library.vocab)} distinct", file=sys.stderr)
-        trainer = Trainer(library, where, mcfg, tcfg, spec=dataclasses.asdict(spec), restart=args.restart)
-        trainer.run()
+        # not kept: the DDP wrapper inside must go before its process group does
+        Trainer(library, where, mcfg, tcfg, spec=dataclasses.asdict(spec), restart=args.restart).run()
+        distributed.barrier()  # all ranks leave the process group together (gloo aborts a rank torn down early)
     except (distributed.dist.DistError, RuntimeError) as e:
         if rank.world == 1:
             raise

@@ -11,6 +11,7 @@ host, so every rank takes the same decisions at the same step without a device s
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -133,10 +134,13 @@ def local_rank_zero_first(d: Dist) -> Iterator[None]:
 
 
 def shutdown() -> None:
+    """Leave the process group; whatever still holds it (a DDP wrapper in a reference cycle) is collected
+    first, as gloo aborts the process when its group is torn down at interpreter exit."""
     global _control
+    _control = None
+    gc.collect()
     if dist.is_initialized():
         dist.destroy_process_group()
-    _control = None
 
 
 def launch(nproc: int, argv: list[str], where: os.PathLike) -> int:
