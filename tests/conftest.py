@@ -2,11 +2,16 @@
 
 `gutenberg_server` serves shared/gutenberg (a slice of gutenberg.org's URL space) for the whole session;
 `serve(directory)` starts one a test can stop, and `serve(script={path: [Reply, ...]})` one that misbehaves on cue.
+`serve_home` is a POET_HOME with a small trained model; `poet_server(home)` runs `poet serve` on one.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -166,3 +171,64 @@ def wait_for_snapshot(model_dir: Path, timeout: float = 60) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("training wrote no snapshot")
+
+
+# --- `poet serve` -------------------------------------------------------------------------------------------------
+
+PRIDE_AND_PREJUDICE = "https://www.gutenberg.org/ebooks/1342"
+
+
+@pytest.fixture(scope="module")
+def serve_home(tmp_path_factory) -> Path:
+    """A POET_HOME of the module's own holding test/tiny (test_sample's model, trained once per session), its Austen
+    text linked to Pride and Prejudice's page (a link is metadata: the attribution index does not depend on it)."""
+    from test_sample import train_model
+
+    trained = train_model(tmp_path_factory.getbasetemp() / "trained-home")
+    home = tmp_path_factory.mktemp("serve-home")
+    shutil.copytree(trained, home / "projects/test/tiny")
+    config_path = home / "projects/test/tiny/config.json"
+    config = json.loads(config_path.read_text())
+    for text in config["library"]["texts"]:
+        if text["key"] == "file:austen.txt":
+            text["url"] = PRIDE_AND_PREJUDICE
+    config_path.write_text(json.dumps(config))
+    return home
+
+
+@dataclass
+class PoetServer:
+    url: str  # http://127.0.0.1:PORT/
+    process: subprocess.Popen
+    env: dict  # its environment, for `poet` processes that share its dirs
+
+
+@pytest.fixture(scope="module")
+def poet_server(tmp_path_factory):
+    """Start `poet serve --port 0` processes (one OpenMP thread: tiny models, shared cores): `poet_server(home, *args)`
+    returns once it listens; all are stopped with Ctrl-C (SIGINT) at the end of the module."""
+    started: list[subprocess.Popen] = []
+    cache = tmp_path_factory.mktemp("serve-cache")
+
+    def start(home: Path, *args: str) -> PoetServer:
+        env = dict(os.environ, POET_HOME=str(home), POET_CACHE=str(cache), OMP_NUM_THREADS="1")
+        env.pop("NO_COLOR", None)
+        env.pop("POET_GUTENBERG_URL", None)
+        process = poet("serve", "--port", "0", *args, env=env, text=True)
+        started.append(process)
+        line = process.stderr.readline()  # the first line names the URL, or is the warning before it, or an error
+        while "serving" not in line and line.startswith("poet: warning"):
+            line = process.stderr.readline()
+        found = re.search(r"serving http://\S+?:(\d+)/", line)
+        assert found, f"poet serve did not start: {line}{process.stderr.read() if process.poll() is not None else ''}"
+        return PoetServer(f"http://127.0.0.1:{found.group(1)}/", process, env)
+
+    yield start
+    for process in started:
+        process.send_signal(signal.SIGINT)
+    for process in started:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -545,9 +545,36 @@ def register_models(sub) -> None:
     p.set_defaults(func=cmd_models)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.host, args.port, args.root, args.cache, args.mirror, args.project, args.model)
+    return 0
+
+
+def register_serve(sub) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="a local web app: write and chat with highlighted quotes, training dashboard, catalog search",
+        description="Serve a web page (and a JSON API under /api/, described at /openapi.json) to generate and chat\n"
+        "with your models, their quotes highlighted as the text streams in, follow training live and search the\n"
+        "catalog. Works offline. There is no authentication: it listens on 127.0.0.1 unless --host says otherwise.",
+        epilog="examples:\n  poet serve                      # then open http://127.0.0.1:8000/\n"
+        "  poet serve --project austen --model big --port 8080\n"
+        "  poet serve --host 0.0.0.0       # reachable from other machines: anyone there can use it",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p)
+    p.add_argument("--project", default=None, help="the model the page starts with (default: women_writers or the first)")
+    p.add_argument("--model", default=None, help="model name within --project (default: default)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
+    p.set_defaults(func=cmd_serve)
+
+
 # Each entry adds one subcommand (with `set_defaults(func=...)`); kept in the order `poet --help` lists them.
 COMMANDS: list = [register_search, register_download, register_show, register_train, register_plot, register_models]
-COMMANDS += [register_generate, register_highlight, register_chat]
+COMMANDS += [register_generate, register_highlight, register_chat, register_serve]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,221 @@
+"""`poet serve` in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+One server for the module, on a small trained model plus one that a real `poet train` process is training while the
+dashboard watches. Each test saves a screenshot under tests/screenshots/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from conftest import PRIDE_AND_PREJUDICE, wait_for_snapshot
+
+pytestmark = pytest.mark.slow
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+TIMEOUT = 60_000  # ms: a training process starting up on shared cores
+WRITE = {"prompt": "It is a truth", "length": 400, "temperature": 0.5, "seed": 7}
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+if not CHROMIUM.exists():
+    pytest.skip("no /usr/bin/chromium: apt-get install chromium", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(poet_server, serve_home, gutenberg_server):
+    return poet_server(serve_home, "--project", "test", "--model", "tiny", "--mirror", gutenberg_server.url)
+
+
+@pytest.fixture(scope="module")
+def trainer(server, serve_home, gutenberg_server):
+    """`poet train` of a 1x64 LSTM on Lady Susan (book 946 from the loopback mirror), a snapshot every ~1 s."""
+    args = ["--project", "live", "--model", "tiny", "--book", "946", "--layers", "1", "--hidden", "64",
+            "--embedding", "16", "--batch-size", "8", "--seq-len", "32", "--eval-chars", "5000", "--minutes", "5",
+            "--snapshot-every", "0.02", "--sample-every", "0.02", "--sample-below", "100"]  # fmt: skip
+    process = subprocess.Popen(  # not read: a pipe would fill with its samples and stall it
+        [sys.executable, "-m", "torch_poet", "train", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**server.env, "POET_GUTENBERG_URL": gutenberg_server.url},
+    )  # fmt: skip
+    yield process
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh tab (own storage); fails the test on a JavaScript error; saves a screenshot at the end."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    shoot(page, request.node.name)
+    context.close()
+    assert not errors, errors
+
+
+def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def shown_text(page, selector: str) -> str:
+    """The text as the reader sees it, without the quotes' reference numbers."""
+    return page.eval_on_selector(
+        selector, "n => [...n.childNodes].map(c => c.nodeType === 3 ? c.data : c.firstChild.data).join('')"
+    )
+
+
+def write(page, server, **settings) -> dict:
+    """Generate on the Write page; returns what the API gives for the same settings."""
+    values = {**WRITE, **settings}
+    page.goto(server.url + "#write")
+    page.fill("#prompt", values["prompt"])
+    for name in ("length", "temperature", "seed"):
+        page.fill(f"#write-form [name={name}]", str(values[name]))
+    page.click("#generate")
+    expect(page.locator("#write-out")).to_have_attribute("data-state", "done")
+    return httpx.post(server.url + "api/generate", json=values, timeout=60).json()
+
+
+def test_write_streams_the_text_then_highlights_its_quotes(page, server):
+    expected = write(page, server)
+    assert shown_text(page, "#write-out") == expected["text"]
+    summary = expected["summary"]
+    assert page.locator("#write-out .quote").count() == summary["quotes"] > 0
+    legend = page.locator("#write-legend li")
+    expect(legend).to_have_count(1 + len(summary["sources"]))
+    expect(legend.first).to_contain_text(f"quoted in {summary['quotes']} quote")
+    expect(page.locator("#write-legend a")).to_have_attribute("href", PRIDE_AND_PREJUDICE)
+    expect(page.locator("#write-status")).to_contain_text("400 chars in")
+
+
+def test_a_quote_shows_its_source_on_hover_and_from_the_keyboard(page, server):
+    expected = write(page, server)
+    quotes = [s for s in expected["spans"] if s["quoted"]]
+    i = next(i for i, s in enumerate(quotes) if s["sources"][0]["url"] == PRIDE_AND_PREJUDICE)
+    quote, card = page.locator("#write-out .quote").nth(i), page.locator("#card")
+    quote.hover()
+    expect(card).to_be_visible()
+    expect(card.locator("mark")).to_have_text(quotes[i]["text"])
+    assert card.locator(".passage").text_content() == quotes[i]["before"] + quotes[i]["text"] + quotes[i]["after"]
+    expect(card.locator("a")).to_have_attribute("href", PRIDE_AND_PREJUDICE)
+    expect(card).to_contain_text(f"character {quotes[i]['sources'][0]['offset']:,}")
+    shoot(page, "hover-card")
+    page.mouse.move(0, 0)
+    expect(card).to_be_hidden()
+    quote.focus()  # keyboard: a quote takes focus, shows its card; Enter goes to the book link, Escape closes
+    expect(card).to_be_visible()
+    page.keyboard.press("Enter")
+    expect(card.locator("a")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(card).to_be_hidden()
+    expect(quote).to_be_focused()
+
+
+def test_two_tabs_generate_at_once_and_the_dashboard_answers(browser, server):
+    context = browser.new_context()
+    tabs = [context.new_page() for _ in range(3)]
+    try:
+        for tab, seed in zip(tabs, (11, 12)):
+            tab.goto(server.url)
+            tab.fill("#write-form [name=length]", "5000")
+            tab.fill("#write-form [name=seed]", str(seed))
+        for tab in tabs[:2]:
+            tab.click("#generate", no_wait_after=True)
+        tabs[2].goto(server.url + "#dashboard")
+        expect(tabs[2].locator('article[data-name="test/tiny"] .badge')).to_have_text("stopped")
+        for tab, seed in zip(tabs, (11, 12)):
+            expect(tab.locator("#write-out")).to_have_attribute("data-state", "done")
+            expected = httpx.post(server.url + "api/generate", json={"length": 5000, "seed": seed}, timeout=60).json()
+            assert shown_text(tab, "#write-out") == expected["text"]
+        shoot(tabs[0], "two-tabs")
+    finally:
+        context.close()
+
+
+def test_chat_keeps_the_conversation_and_resets(page, server):
+    page.goto(server.url + "#chat")
+    for turn in ("It is a truth", "Mr. Bennet"):
+        page.fill("#chat-text", turn)
+        page.keyboard.press("Enter")
+        expect(page.locator(".turn.poet").last).not_to_be_empty()
+    expect(page.locator(".turn.you")).to_have_count(2)
+    expect(page.locator(".turn.poet")).to_have_count(2)
+    expect(page.locator(".turn.poet .quote").first).to_be_visible()  # this model quotes its books
+    shoot(page, "chat")
+    page.click("#chat-reset")
+    expect(page.locator(".turn")).to_have_count(0)
+    expect(page.locator("#chat-status")).to_have_text("the conversation starts afresh")
+
+
+def test_the_dashboard_follows_a_training_process(page, server, trainer):
+    page.goto(server.url + "#dashboard")
+    card = page.locator('article[data-name="live/tiny"]')
+    expect(card.locator(".badge")).to_have_text("running", timeout=TIMEOUT)
+    points = "n => Number(document.querySelector('[data-name=\"live/tiny\"] svg.chart').dataset.points) >= n"
+    page.wait_for_function(points, arg=1, timeout=TIMEOUT)
+    seen = int(card.locator("svg.chart").get_attribute("data-points"))
+    page.wait_for_function(points, arg=seen + 1, timeout=TIMEOUT)  # a new snapshot lands: the curve grows
+    expect(card).to_contain_text("Lady Susan")
+    expect(card).to_contain_text("chars/s")
+    expect(card.locator("details").first).to_contain_text("latest samples (step")
+    shoot(page, "dashboard-training")
+    trainer.send_signal(signal.SIGINT)  # Ctrl-C: a last snapshot, then the process ends
+    assert trainer.wait(timeout=60) == 130
+    expect(card.locator(".badge")).to_have_text("stopped", timeout=TIMEOUT)
+
+
+def test_the_library_shows_which_books_a_model_was_trained_on(page, server, trainer, serve_home):
+    model_dir = serve_home / "projects/live/tiny"
+    if not (model_dir / "config.json").exists():  # this test alone: the trainer is still starting
+        wait_for_snapshot(model_dir, timeout=TIMEOUT / 1000)
+    page.goto(server.url + "#library")
+    page.select_option("#model", "live/tiny")
+    page.fill("#search-form [name=author]", "austen")
+    page.click("#search-form button[type=submit]")
+    row = page.locator("#results tbody tr", has_text="Lady Susan")
+    expect(row).to_have_class("mine")
+    expect(row.locator("td").last).to_have_text("✓ live/tiny")
+    expect(page.locator("#search-status")).to_contain_text("1 in live/tiny's library")
+    assert page.locator("#results tbody tr.mine").count() == 1
+
+
+def test_phone_width_dark_theme_and_keyboard(browser, server):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, color_scheme="dark", has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(server.url)
+        background = "() => getComputedStyle(document.body).backgroundColor"
+        assert page.evaluate(background) == "rgb(30, 30, 30)"  # the system's dark theme
+        page.focus("#prompt")
+        page.fill("#prompt", "There was no")
+        page.keyboard.press("Control+Enter")  # generate without the mouse
+        expect(page.locator("#write-out")).to_have_attribute("data-state", "done")
+        for name in ("write", "chat", "dashboard", "library"):
+            page.goto(f"{server.url}#{name}")
+            assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), name
+        page.goto(server.url + "#write")
+        shoot(page, "phone-dark")
+        page.focus("#theme")
+        page.keyboard.press("Enter")  # auto -> light
+        assert page.evaluate(background) == "rgb(255, 255, 255)"
+        page.keyboard.press("Enter")  # light -> dark
+        assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+    finally:
+        context.close()

@@ -1,0 +1,285 @@
+"""`poet serve`'s JSON API: in-process (TestClient) against the Python API, and a real server for concurrency,
+cancellation and the command line."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import httpx2 as httpx
+import pytest
+from conftest import PRIDE_AND_PREJUDICE, SHARED, poet
+from fastapi.testclient import TestClient
+
+from torch_poet.checkpoint import write_json
+from torch_poet.poet import Poet
+from torch_poet.render import HTML_BACKGROUNDS
+from torch_poet.serve import MAX_LENGTH, MAX_PROMPT, create_app
+
+SEEDED = {"prompt": "It is a truth", "length": 400, "temperature": 0.5, "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def client(serve_home):
+    with TestClient(create_app(root=serve_home), base_url="http://127.0.0.1") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def same_model(serve_home) -> Poet:
+    """The same model through the Python API, to compare with."""
+    return Poet.load(serve_home / "projects/test/tiny", device="cpu")
+
+
+def sse(lines) -> list[tuple[str, dict]]:
+    """(event, data) pairs of a server-sent event stream."""
+    events, name = [], None
+    for line in lines:
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line[6:])))
+    return events
+
+
+def test_models_are_listed_and_described(client):
+    listing = client.get("/api/models").json()
+    assert listing["default"] == "test/tiny"
+    [row] = listing["models"]
+    assert (row["project"], row["model"], row["step"], row["training"]) == ("test", "tiny", 250, False)
+    assert "path" not in row  # the page has no business with the file system
+    detail = client.get("/api/models/test/tiny").json()
+    assert detail["shape"]["layers"] == 2 and detail["shape"]["hidden"] == 64
+    assert [(t["key"], t["url"]) for t in detail["library"]] == [("file:austen.txt", PRIDE_AND_PREJUDICE),
+                                                                 ("file:bronte.txt", None)]  # fmt: skip
+    assert detail["samples"] is None and detail["chars_per_sec"] is None
+    assert client.get("/api/models/test/tiny/history").json() == {"history": []}
+
+
+def test_generate_is_the_python_api_with_its_quotes(client, same_model):
+    answer = client.post("/api/generate", json=SEEDED).json()
+    assert answer["seed"] == 7
+    assert answer["text"] == same_model.generate(SEEDED["prompt"], 400, temperature=0.5, seed=7)
+    spans, summary = answer["spans"], answer["summary"]
+    assert "".join(s["text"] for s in spans) == answer["text"]
+    assert summary["quotes"] == sum(s["quoted"] for s in spans) > 0  # this model recites its two short texts
+    books = {t.key: t for t in same_model.library().texts}
+    for span in spans:
+        if span["quoted"]:  # the passage around each quote, for its hover card, is where the source says
+            first = span["sources"][0]
+            passage = span["before"] + span["text"] + span["after"]
+            assert books[first["key"]].text.find(passage) == first["offset"] - len(span["before"])
+            assert len({s["key"] for s in span["sources"]}) == len(span["sources"])  # one source per book
+    austen = [s for s in summary["sources"] if s["key"] == "file:austen.txt"]
+    assert austen and austen[0]["url"] == PRIDE_AND_PREJUDICE
+
+
+def test_stream_sends_the_same_text_and_quotes_as_it_goes(client):
+    whole = client.post("/api/generate", json=SEEDED).json()
+    with client.stream("POST", "/api/stream", json=SEEDED) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = sse(response.iter_lines())
+    names = [name for name, _ in events]
+    assert names[0] == "start" and names[-1] == "done" and names.count("text") >= 400 // 64
+    assert events[0][1] == {"seed": 7, "warning": None}
+    assert "".join(d["text"] for n, d in events if n == "text") == events[-1][1]["text"] == whole["text"]
+    spans = [s for n, d in events if n == "spans" for s in d["spans"]]
+    assert spans == whole["spans"]  # final spans as they came equal the segmentation of the whole text
+    assert [d for n, d in events if n == "spans"][-1]["summary"] == whole["summary"]
+
+
+def test_chat_keeps_the_conversation_until_reset(client, same_model):
+    first = client.post("/api/chat", json={"text": "It is a truth", "seed": 1, "sentences": 1}).json()
+    second = client.post(
+        "/api/chat", json={"text": "Mr. Bennet", "seed": 2, "sentences": 1, "session": first["session"]}
+    ).json()
+    assert second["session"] == first["session"]
+    dialog = copy.copy(same_model)
+    dialog.reset()
+    assert first["answer"] == dialog.chat_turn("It is a truth", 1, 0.7, seed=1)
+    assert second["answer"] == dialog.chat_turn("Mr. Bennet", 1, 0.7, seed=2)  # the context of turn 1 carried over
+    assert "".join(s["text"] for s in second["spans"]) == second["answer"]
+    assert client.post("/api/chat/reset", json={"session": first["session"]}).json() == {"forgotten": True}
+    again = client.post(
+        "/api/chat", json={"text": "Mr. Bennet", "seed": 2, "sentences": 1, "session": first["session"]}
+    ).json()
+    assert again["session"] != first["session"]  # a new conversation, from a fresh state
+    dialog.reset()
+    assert again["answer"] == dialog.chat_turn("Mr. Bennet", 1, 0.7, seed=2)
+
+
+def test_highlight_any_text(client):
+    text = "Zq It is a truth universally acknowledged, that a single man in possession xq"
+    found = client.post("/api/highlight", json={"text": text}).json()
+    assert [s["text"] for s in found["spans"] if s["quoted"]] == [
+        "It is a truth universally acknowledged, that a single man in possession "
+    ]
+    assert found["spans"][1]["sources"][0]["url"] == PRIDE_AND_PREJUDICE
+    assert client.post("/api/highlight", json={"text": "x" * 100_001}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"temperature": 5.5}, 422, "temperature: Input should be less than or equal to 5"),
+        ({"temperature": -1}, 422, "temperature: Input should be greater than or equal to 0"),
+        ({"top_k": -1}, 422, "top_k: Input should be greater than or equal to 0"),
+        ({"top_p": 0}, 422, "top_p: Input should be greater than 0"),
+        ({"top_p": 1.5}, 422, "top_p: Input should be less than or equal to 1"),
+        ({"prompt": "x" * (MAX_PROMPT + 1)}, 422, f"prompt: String should have at most {MAX_PROMPT} characters"),
+        ({"prompt": ""}, 422, "prompt: String should have at least 1 character"),
+        ({"length": 0}, 422, "length: Input should be greater than or equal to 1"),
+        ({"length": MAX_LENGTH + 1}, 422, f"length: Input should be less than or equal to {MAX_LENGTH}"),
+        ({"length": "many"}, 422, "length: Input should be a valid integer"),
+        ({"seed": -1}, 422, "seed: Input should be greater than or equal to 0"),
+        ({"prompt": "\u4e00"}, 400, "the prompt has characters the model never saw: '\u4e00'"),
+        ({"project": "test", "model": "huge"}, 404, "unknown model test/huge: choose one of test/tiny"),
+        ({"project": "..", "model": ".."}, 404, "unknown model ../..: choose one of test/tiny"),
+        ({"project": "/etc", "model": "passwd"}, 404, "unknown model /etc/passwd"),
+    ],
+)
+def test_bad_input_is_a_4xx_with_a_one_line_error(client, body, status, words):
+    for path in ("/api/generate", "/api/stream"):
+        response = client.post(path, json=body)
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        assert words in error and "\n" not in error
+
+
+def test_names_from_the_client_never_become_paths(client, serve_home):
+    (serve_home / "outside").mkdir()
+    write_json(serve_home / "outside/config.json", {})  # a "model" next to projects/, reachable only by ../
+    assert client.get("/api/models/../outside/history").status_code == 404
+    assert client.get("/api/models/%2E%2E/outside").json()["error"].startswith("unknown model ../outside")
+    assert client.post("/api/generate", json={"project": "..", "model": "outside"}).status_code == 404
+    assert (
+        client.post("/api/generate", content="{not json", headers={"Content-Type": "application/json"}).status_code
+        == 422
+    )
+
+
+def test_search_marks_the_books_a_model_was_trained_on(tmp_path, gutenberg_server):
+    # a model whose training has just begun: config.json names its library
+    write_json(
+        tmp_path / "projects/gut/pride/config.json", {"library": {"texts": [{"key": "pg1342", "book_id": 1342}]}}
+    )
+    with TestClient(create_app(root=tmp_path, mirror=gutenberg_server.url), base_url="http://localhost") as c:
+        found = c.get("/api/search", params={"author": "jane austen", "language": "en"}).json()
+        assert found["count"] == len(found["books"]) >= 5
+        models = {b["id"]: b["models"] for b in found["books"]}
+        assert models.pop(1342) == ["gut/pride"] and not any(models.values())
+        assert c.get("/api/search", params={"author": "austen", "limit": 2}).json()["count"] > 2
+        assert c.get("/api/search").json() == {"error": "empty search: give an author, title, language or subject"}
+    broken = create_app(root=tmp_path, mirror=str(tmp_path), cache=tmp_path / "empty-cache")  # no catalog anywhere
+    with TestClient(broken, base_url="http://localhost") as c:
+        response = c.get("/api/search", params={"title": "emma"})
+        assert response.status_code == 503 and response.json()["error"].startswith("the catalog is not available: no ")
+
+
+def test_the_page_is_self_contained(client):
+    page = client.get("/")
+    assert page.headers["content-security-policy"] == "default-src 'self'"  # nothing from elsewhere can load
+    assets = [a for a in page.text.split('"') if a.startswith("/")]
+    assert sorted(assets) == ["/palette.css", "/static/app.css", "/static/app.js"]
+    for asset in assets:
+        assert client.get(asset).status_code == 200
+    assert all(light in client.get("/palette.css").text for light, _ in HTML_BACKGROUNDS)
+    api = client.get("/openapi.json").json()["paths"]
+    assert {"/api/generate", "/api/stream", "/api/chat", "/api/highlight", "/api/models", "/api/search"} <= set(api)
+    assert "/api/models/{project}/{model}/history" in api
+
+
+def test_other_hosts_are_refused(serve_home):
+    """A web page elsewhere cannot reach a loopback server by renaming itself (DNS rebinding)."""
+    with TestClient(create_app(root=serve_home), base_url="http://attacker.example") as c:
+        assert c.get("/api/models").status_code == 400
+
+
+# --- a real server ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(poet_server, tmp_path_factory):
+    """`poet serve` on a 2x512 LSTM trained for one step by `poet train`: slow enough on one thread (about a second
+    for MAX_LENGTH characters) that a stream is still running when a test looks at it."""
+    home = tmp_path_factory.mktemp("big-home")
+    shakespeare = tmp_path_factory.mktemp("books") / "shakespeare.txt"
+    shakespeare.write_text((SHARED / "corpora/tiny-shakespeare.txt").read_text()[:100_000])
+    env = dict(os.environ, POET_HOME=str(home), POET_CACHE=str(home / "cache"), OMP_NUM_THREADS="1")
+    train = ["train", "--project", "big", "--model", "m", "--file", str(shakespeare), "--layers", "2",
+             "--hidden", "512", "--steps", "1", "--batch-size", "4", "--seq-len", "32"]  # fmt: skip
+    subprocess.run([sys.executable, "-m", "torch_poet", *train], env=env, check=True, capture_output=True, timeout=300)
+    return poet_server(home)
+
+
+BIG = {**SEEDED, "length": MAX_LENGTH}
+
+
+def first_event(lines) -> str:
+    return next(line for line in lines if line.startswith("event: "))
+
+
+def test_generations_run_side_by_side_and_do_not_block_the_dashboard(server):
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        expected = [c.post("/api/generate", json={**BIG, "seed": seed}).json()["text"] for seed in (1, 2)]
+        with c.stream("POST", "/api/stream", json={**BIG, "seed": 1}) as a, \
+             c.stream("POST", "/api/stream", json={**BIG, "seed": 2}) as b:  # fmt: skip
+            lines = [a.iter_lines(), b.iter_lines()]
+            assert [first_event(each) for each in lines] == ["event: start"] * 2
+            start = time.monotonic()
+            assert c.get("/api/status").json()["generating"] == 2  # both at once, and the server still answers
+            assert c.get("/api/models").status_code == 200
+            assert time.monotonic() - start < 1
+            texts = [sse(each)[-1][1]["text"] for each in lines]
+        assert texts == expected
+
+
+def test_a_closed_stream_stops_its_generation(server):
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        before = c.get("/api/status").json()
+        assert before["generating"] == 0
+        with c.stream("POST", "/api/stream", json=BIG) as response:
+            assert first_event(response.iter_lines()) == "event: start"
+        # the connection is closed: the worker stops at its next chunk, long before 5,000 characters
+        deadline = time.monotonic() + 10
+        while (status := c.get("/api/status").json())["stopped"] == before["stopped"]:
+            assert time.monotonic() < deadline, status
+        assert status["generating"] == 0
+
+
+def test_answers_on_a_kept_alive_connection_come_at_once(server):
+    with httpx.Client(base_url=server.url) as c:
+        c.get("/api/status")
+        start = time.monotonic()
+        for _ in range(5):
+            c.get("/api/status")
+        assert time.monotonic() - start < 0.15  # with Nagle's algorithm on, each would wait ~40 ms for a delayed ACK
+
+
+def test_the_command_line(server):
+    # another host than loopback: a warning, and it serves
+    process = poet("serve", "--host", "0.0.0.0", "--port", "0", env=server.env, text=True)
+    try:
+        warning = process.stderr.readline()
+        assert warning.startswith("poet: warning: serving on 0.0.0.0: the app has no authentication")
+        port = re.search(r":(\d+)/", process.stderr.readline()).group(1)
+        assert httpx.get(f"http://127.0.0.1:{port}/api/models").json()["default"] == "big/m"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    # a busy port and an unknown model: one line each, exit 2
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = str(busy.getsockname()[1])
+        refused = [(["--port", port], f"cannot listen on 127.0.0.1:{port}"),
+                   (["--project", "big", "--model", "huge"], "unknown model big/huge: choose one of big/m")]  # fmt: skip
+        for args, words in refused:
+            r = subprocess.run([sys.executable, "-m", "torch_poet", "serve", *args], env=server.env,
+                               capture_output=True, text=True, timeout=60)  # fmt: skip
+            assert r.returncode == 2 and r.stderr.startswith(f"poet: error: {words}"), r.stderr
+            assert len(r.stderr.splitlines()) == 1
