@@ -135,39 +135,18 @@ class Poet:
         """The `sample.Stream` itself: chunks as lists (one string per sample), `.texts`, `.seed`, `.context`."""
         return self.sampler.stream(prompt, length, temperature, top_k, top_p, num, seed, context, skip_unknown, chunk)
 
-    def generate(
-        self,
-        prompt: str = DEFAULT_PROMPT,
-        length: int = 700,
-        temperature: float = 0.8,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        num: int = 1,
-        seed: int | None = None,
-        skip_unknown: bool = False,
-    ) -> str | list[str]:
-        """length characters continuing prompt (the prompt not included); a list when num > 1.
+    def generate(self, prompt: str = DEFAULT_PROMPT, length: int = 700, **options: Any) -> str | list[str]:
+        """length characters continuing prompt (the prompt not included); a list when num > 1. Options as
+        for `stream_samples`: temperature (0 is greedy), top_k, top_p, num, seed (sample i of a batch uses
+        seed + i), skip_unknown."""
+        texts = self.stream_samples(prompt, length, **options).read_all()
+        return texts[0] if options.get("num", 1) == 1 else texts
 
-        temperature 0 is greedy; seed makes it reproducible (sample i of a batch uses seed + i)."""
-        texts = self.stream_samples(prompt, length, temperature, top_k, top_p, num, seed, skip_unknown).read_all()
-        return texts[0] if num == 1 else texts
-
-    def stream(
-        self,
-        prompt: str = DEFAULT_PROMPT,
-        length: int = 700,
-        temperature: float = 0.8,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        num: int = 1,
-        seed: int | None = None,
-        skip_unknown: bool = False,
-        chunk: int = CHUNK,
-    ) -> Iterator[str | list[str]]:
+    def stream(self, prompt: str = DEFAULT_PROMPT, length: int = 700, **options: Any) -> Iterator[str | list[str]]:
         """Chunks of text as they are generated: strings when num == 1, else lists of num strings."""
-        s = self.stream_samples(prompt, length, temperature, top_k, top_p, num, seed, skip_unknown, chunk=chunk)
-        for part in s:
-            yield part[0] if num == 1 else part
+        single = options.get("num", 1) == 1
+        for part in self.stream_samples(prompt, length, **options):
+            yield part[0] if single else part
 
     def show(self, prompt: str = DEFAULT_PROMPT, length: int = 700, min_quote: int = 10, **kwargs: Any):
         """generate + highlight: a `Highlighted` (or a list of them when num > 1), rich in Jupyter."""

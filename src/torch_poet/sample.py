@@ -38,7 +38,7 @@ import secrets
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -756,44 +756,16 @@ class Sampler:
         return self.stream(prompt, length, **kwargs).read_all()
 
 
-def stream(
-    model: CharRNN,
-    vocab: str,
-    prompt: str,
-    length: int | None,
-    temperature: float = 0.8,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    num: int = 1,
-    seed: int | None = None,
-    state: Context | State | None = None,
-    skip_unknown: bool = False,
-    fast: bool = True,
-    chunk: int = CHUNK,
-) -> Stream:
-    """Generation as it happens: iterate for chunks, one string per sample (see `Stream`)."""
-    return Sampler(model, vocab, fast).stream(
-        prompt, length, temperature, top_k, top_p, num, seed, state, skip_unknown, chunk
-    )
+def stream(model: CharRNN, vocab: str, prompt: str, length: int | None, fast: bool = True, **options: Any) -> Stream:
+    """Generation as it happens: iterate for chunks, one string per sample (see `Stream`). Options as for
+    `Sampler.stream`: temperature, top_k, top_p, num, seed, state, skip_unknown, chunk."""
+    return Sampler(model, vocab, fast).stream(prompt, length, **options)
 
 
-def generate(
-    model: CharRNN,
-    vocab: str,
-    prompt: str,
-    length: int,
-    temperature: float = 0.8,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    num: int = 1,
-    seed: int | None = None,
-    state: Context | State | None = None,
-    skip_unknown: bool = False,
-    fast: bool = True,
-) -> list[str]:
+def generate(model: CharRNN, vocab: str, prompt: str, length: int, fast: bool = True, **options: Any) -> list[str]:
     """num continuations of prompt, length characters each (the prompt itself not included).
 
     temperature 0 picks the most likely character every time; top_k / top_p restrict the choice;
     seed makes it reproducible (sample i uses seed + i); state continues from a `Context`.
     """
-    return stream(model, vocab, prompt, length, temperature, top_k, top_p, num, seed, state, skip_unknown, fast).read_all()
+    return stream(model, vocab, prompt, length, fast, **options).read_all()
