@@ -198,13 +198,14 @@ def _filter(scores: Tensor, top_k: int, top_p: float) -> Tensor:
 
 
 @_script
-def _pick(logits: Tensor, noise: Optional[Tensor], top_k: int, top_p: float, out: Tensor) -> Tensor:
-    """One character per row: argmax of the (filtered) scores, plus Gumbel noise when sampling."""
+def _pick(logits: Tensor, noise: Optional[Tensor], top_k: int, top_p: float, buffer: Tensor, out: Tensor) -> Tensor:
+    """One character per row: argmax of the (filtered) scores, plus Gumbel noise (summed into `buffer`, so
+    the decode loops allocate nothing per step) when sampling."""
     scores = logits
     if top_k > 0 or top_p < 1.0:
         scores = _filter(scores, top_k, top_p)
     if noise is not None:
-        scores = scores + noise
+        scores = torch.add(scores, noise, out=buffer)
     return torch.argmax(scores, 1, False, out=out)
 
 
@@ -297,16 +298,10 @@ def _lstm_loop(
     inputs = [hidden[:, max(l - 1, 0) * H : (l + 1) * H] for l in range(layers)]  # [h_below, h_own]
     steps = out.unbind(0)
     noises: List[Tensor] = [] if noise is None else noise.unbind(0)
-    filtering = top_k > 0 or top_p < 1.0
     x = logits
     for t in range(n):
         tok = steps[t]
-        s = _filter(x, top_k, top_p) if filtering else x
-        if noise is None:
-            torch.argmax(s, 1, False, out=tok)
-        else:
-            torch.add(s, noises[t], out=scores)
-            torch.argmax(scores, 1, False, out=tok)
+        _pick(x, None if noise is None else noises[t], top_k, top_p, scores, tok)
         gates = _linear(hs[0], weights[0], None, mkldnn)
         gates.add_(torch.index_select(table, 0, tok))
         for l in range(layers):
@@ -354,15 +349,9 @@ def _lstm_small_loop(
     first = hs[0].unsqueeze(0).expand(2, B, H)
     steps = out.unbind(0)
     noises: List[Tensor] = [] if noise is None else noise.unbind(0)
-    filtering = top_k > 0 or top_p < 1.0
     for t in range(n):
         tok = steps[t]
-        s = _filter(logits, top_k, top_p) if filtering else logits
-        if noise is None:
-            torch.argmax(s, 1, False, out=tok)
-        else:
-            torch.add(s, noises[t], out=scores)
-            torch.argmax(scores, 1, False, out=tok)
+        _pick(logits, None if noise is None else noises[t], top_k, top_p, scores, tok)
         torch.index_select(table, 1, tok, out=gates)
         gates.baddbmm_(first, weights[0])
         for l in range(layers):
@@ -410,15 +399,9 @@ def _gru_small_loop(
     pairs = [hidden[max(l - 1, 0) : l + 1] for l in range(layers)]
     steps = out.unbind(0)
     noises: List[Tensor] = [] if noise is None else noise.unbind(0)
-    filtering = top_k > 0 or top_p < 1.0
     for t in range(n):
         tok = steps[t]
-        s = _filter(logits, top_k, top_p) if filtering else logits
-        if noise is None:
-            torch.argmax(s, 1, False, out=tok)
-        else:
-            torch.add(s, noises[t], out=scores)
-            torch.argmax(scores, 1, False, out=tok)
+        _pick(logits, None if noise is None else noises[t], top_k, top_p, scores, tok)
         torch.index_select(table, 0, tok, out=gi)
         torch.addmm(b_hh, hs[0], w_hh, out=gh)
         for l in range(layers):
@@ -455,10 +438,11 @@ def _gru_loop(
 ) -> List[Tensor]:
     steps = out.unbind(0)
     noises: List[Tensor] = [] if noise is None else noise.unbind(0)
+    scores = torch.empty_like(logits)
     hs = list(hs)
     for t in range(n):
         tok = steps[t]
-        _pick(logits, None if noise is None else noises[t], top_k, top_p, tok)
+        _pick(logits, None if noise is None else noises[t], top_k, top_p, scores, tok)
         x = torch.embedding(embedding, tok)
         for l in range(len(hs)):
             x = torch.gru_cell(x, hs[l], w_ih[l], w_hh[l], b_ih[l], b_hh[l])
@@ -613,7 +597,8 @@ class _ReferenceDecoder(_Decoder):
         try:
             for t in range(n):
                 scores = self.raw / self.temperature if self.temperature > 0 else self.raw
-                _pick(scores.float(), None if noise is None else noise[t], top_k, top_p, out[t])
+                scores = scores.float()
+                _pick(scores, None if noise is None else noise[t], top_k, top_p, torch.empty_like(scores), out[t])
                 self.raw, self.state = model_step(self.model, out[t], self.state)
         finally:
             self.model.train(was_training)
