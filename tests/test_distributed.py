@@ -56,6 +56,13 @@ def test_two_processes_train_like_one_and_resume_on_any_number(env, book):
     assert {p.name for p in (Path(env["POET_HOME"]) / "projects/p/two").glob("*.safetensors")} == {"last.safetensors",
                                                                                                    "best.safetensors"}
 
+    # torchrun itself, as on a cluster: the same workers, rendezvous from its environment variables
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "torch_poet",
+           *ARGS, "--file", str(book), "--model", "torchrun", "--steps", "20"]  # fmt: skip
+    out = subprocess.run(cmd, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert history(env, "torchrun")[0]["val_loss"] == pytest.approx(one["val_loss"], abs=2e-3)
+
     # a 2-process snapshot resumes on 1 process, a 1-process one on 2, and both go on as one process would
     train(env, book, "two", 30, nproc=1)
     train(env, book, "one", 30, nproc=2)
