@@ -298,7 +298,7 @@ def test_unknown_prompt_characters(poet):
 def test_generation_leaves_a_training_model_in_training_mode():
     model = random_model()
     model.train()
-    model.drop.p = 0.5
+    model.config.dropout = 0.5
     a = generate(model, VOCAB40, "AB", 50, temperature=0)
     assert model.training
     assert a == generate(model.eval(), VOCAB40, "AB", 50, temperature=0)

@@ -248,3 +248,17 @@ def test_poet_plot_writes_two_panels(tmp_path):
         assert sum(1 for v in half.get_flattened_data() if v < 128) > 500
     missing = subprocess.run(cmd + ["--model", "nope"], capture_output=True, text=True)
     assert missing.returncode == 2 and "no training history" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_dropout_zeroes_a_fraction_p_and_keeps_the_mean():
+    from torch_poet.model import dropout
+
+    x = torch.ones(400, 500)
+    torch.manual_seed(0)
+    y = dropout(x, 0.35, training=True)
+    assert (y == 0).float().mean().item() == pytest.approx(0.35, abs=0.005)
+    assert y.mean().item() == pytest.approx(1.0, abs=0.01)
+    assert y.unique().tolist() == pytest.approx([0.0, 1 / 0.65])
+    assert dropout(x, 0.35, training=False) is x and dropout(x, 0.0, training=True) is x
+    torch.manual_seed(0)
+    assert torch.equal(dropout(x, 0.35, training=True), y)  # drawn from torch's RNG: snapshots restore it

@@ -27,7 +27,6 @@ class CharRNN(nn.Module):
         self.rnns = nn.ModuleList(
             rnn(config.embedding if i == 0 else config.hidden, config.hidden) for i in range(config.layers)
         )
-        self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden, config.vocab_size)
 
     def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -36,15 +35,25 @@ class CharRNN(nn.Module):
         new_state: State = []
         for i, rnn in enumerate(self.rnns):
             if i:
-                x = self.drop(x)
+                x = dropout(x, self.config.dropout, self.training)
             x, s = run_rnn(rnn, x, state[i] if state is not None else None)
             new_state.append(s)
-        logits = self.head(self.drop(x)).transpose(0, 1)
+        logits = self.head(dropout(x, self.config.dropout, self.training)).transpose(0, 1)
         return logits, new_state
 
     def init_state(self, batch: int, device: torch.device | str = "cpu") -> State:
         h = lambda: torch.zeros(batch, self.config.hidden, device=device)  # noqa: E731
         return [(h(), h()) if self.config.cell == "lstm" else (h(),) for _ in self.rnns]
+
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout. On CPU the mask comes from torch.rand: PyTorch's CPU dropout (bernoulli_) took a
+    quarter of a default training step, and this makes the whole step ~14% faster (BENCHMARKS.md)."""
+    if not training or p == 0:
+        return x
+    if x.device.type != "cpu":  # a fused kernel there
+        return F.dropout(x, p, True)
+    return x * (torch.rand(x.shape) >= p) * (1 / (1 - p))
 
 
 def run_rnn(rnn: nn.Module, x: torch.Tensor, s: tuple | None) -> tuple[torch.Tensor, tuple]:
