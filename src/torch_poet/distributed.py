@@ -126,10 +126,10 @@ def barrier() -> None:
 def local_rank_zero_first(d: Dist) -> Iterator[None]:
     """The first process on each machine runs the block first (downloads into the shared cache), the
     others after it, reading what it cached."""
-    if not d.main and d.local_rank != 0:
+    if d.local_rank != 0:
         barrier()
     yield
-    if d.main or d.local_rank == 0:
+    if d.local_rank == 0:
         barrier()
 
 
@@ -163,9 +163,11 @@ def launch(nproc: int, argv: list[str], where: os.PathLike) -> int:
     except SignalException:  # Ctrl-C or SIGTERM: the workers got it too, snapshotted and said so
         return 130
     except ChildFailedError as e:
-        rank, failure = min(e.failures.items(), key=lambda kv: kv[1].timestamp)
-        if failure.exitcode in (2, 130):  # the worker said why (a one-line error, or interrupted)
-            return failure.exitcode
+        said = {r: f for r, f in e.failures.items() if f.exitcode in (2, 130)}  # a one-line error, or interrupted
+        unsaid = {r: f for r, f in e.failures.items() if r not in said}  # killed, or crashed: we say it
+        if not unsaid:
+            return min(said.values(), key=lambda f: f.timestamp).exitcode
+        rank, failure = min(unsaid.items(), key=lambda kv: kv[1].timestamp)
         how = f"was killed by {failure.signal_name()}" if failure.exitcode < 0 else f"failed (exit {failure.exitcode})"
         raise PoetError(
             f"worker {rank} of {nproc} {how}, so the job stopped; the last snapshot in {where} is intact: "
