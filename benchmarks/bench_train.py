@@ -9,12 +9,15 @@
 4. data-parallel scaling (--nproc N): `poet train --nproc N` with 1 thread per process and N times the
    batch against 1 process with 1 thread, 2x256/64 steps/128 rows per process; efficiency =
    samples/s of N processes / (N x samples/s of one).
+5. dropout: one default training step (2x512, batch 64x128, --precision auto) with PyTorch's F.dropout
+   against the model's own CPU dropout (a torch.rand mask), side by side.
 
     python benchmarks/bench_train.py                       # everything (about 25 minutes)
     python benchmarks/bench_train.py --only throughput
     python benchmarks/bench_train.py --only quality --minutes 2
     POET_GUTENBERG_URL=../shared/gutenberg python benchmarks/bench_train.py --only library
     python benchmarks/bench_train.py --only scaling --nproc 2
+    python benchmarks/bench_train.py --only dropout
 """
 
 from __future__ import annotations
@@ -22,14 +25,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -172,9 +178,40 @@ def scaling(nproc: int, steps: int, device: str) -> None:
     print(f"{f'{nproc} processes (gloo)':24} {many:10.0f} {many / 64:10.1f} {many / (nproc * one):10.0%}")
 
 
+# --- 5. dropout -----------------------------------------------------------------------------------
+
+
+def step_seconds(use_torch_dropout: bool, steps: int) -> float:
+    """Median seconds of a default training step, with F.dropout swapped in or not."""
+    from unittest import mock
+
+    import torch_poet.model as model_module
+
+    text = SHAKESPEARE.read_text()[:2_000_000]
+    library = Library.from_texts([Text("shakespeare", "tiny-shakespeare", "", text)])
+    patch = mock.patch.object(model_module, "dropout", lambda x, p, training: F.dropout(x, p, training))
+    with tempfile.TemporaryDirectory() as d, (patch if use_torch_dropout else nullcontext()):
+        trainer = Trainer(library, Path(d) / "m", None, TrainConfig(steps=1, snapshot_every=1e9), log=lambda m: None)
+        x, y, _ = trainer.streams.next()
+        times = []
+        for _ in range(steps + 2):
+            start = time.perf_counter()
+            trainer._step(x, y)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times[2:])
+
+
+def dropout_step(steps: int) -> None:
+    rows = [(name, step_seconds(torch_dropout, steps)) for name, torch_dropout in
+            (("F.dropout (bernoulli_ mask)", True), ("model.dropout (torch.rand mask)", False))]  # fmt: skip
+    print(f"\n## dropout: one default training step (2x512, batch 64x128), median of {steps}")
+    for name, t in rows:
+        print(f"{name:36} {t:8.4f} s  {rows[0][1] / t:5.2f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", choices=("throughput", "quality", "library", "scaling"))
+    p.add_argument("--only", choices=("throughput", "quality", "library", "scaling", "dropout"))
     p.add_argument("--nproc", type=int, default=2, help="scaling: worker processes")
     p.add_argument("--device", default="cpu", help="scaling: cpu or cuda")
     p.add_argument("--steps", type=int, default=20, help="throughput: timed steps per contender")
@@ -196,6 +233,8 @@ def main() -> None:
         quality(library, max(args.minutes), 0.05, 1_000_000, 1.0, f"women_writers ({len(library.texts)} books, {chars:,} chars)")
     if args.only in (None, "scaling"):
         scaling(args.nproc, args.steps, args.device)
+    if args.only in (None, "dropout"):
+        dropout_step(args.steps)
 
 
 if __name__ == "__main__":
