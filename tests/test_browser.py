@@ -6,6 +6,7 @@ dashboard watches. Each test saves a screenshot under tests/screenshots/ for a p
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -24,6 +25,8 @@ WRITE = {"prompt": "It is a truth", "length": 400, "temperature": 0.5, "seed": 7
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 if not CHROMIUM.exists():
+    if os.environ.get("CI"):  # .ci/run installs it: never let CI pass without the browser tests
+        raise RuntimeError("no /usr/bin/chromium in CI: .ci/run should have installed it")
     pytest.skip("no /usr/bin/chromium: apt-get install chromium", allow_module_level=True)
 
 
