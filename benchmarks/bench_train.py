@@ -16,7 +16,7 @@
     python benchmarks/bench_train.py --only throughput
     python benchmarks/bench_train.py --only quality --minutes 2
     POET_GUTENBERG_URL=../shared/gutenberg python benchmarks/bench_train.py --only library
-    python benchmarks/bench_train.py --only scaling --nproc 2
+    python benchmarks/bench_train.py --nproc 2              # scaling alone (--nproc implies --only scaling)
     python benchmarks/bench_train.py --only dropout
 """
 
@@ -212,12 +212,14 @@ def dropout_step(steps: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", choices=("throughput", "quality", "library", "scaling", "dropout"))
-    p.add_argument("--nproc", type=int, default=2, help="scaling: worker processes")
+    p.add_argument("--nproc", type=int, default=None, help="scaling: worker processes (default 2); alone, runs only that")
     p.add_argument("--device", default="cpu", help="scaling: cpu or cuda")
     p.add_argument("--steps", type=int, default=20, help="throughput: timed steps per contender")
     p.add_argument("--minutes", type=float, nargs="+", default=[2.0, 10.0], help="quality: training budgets")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
+    if args.nproc and not args.only:
+        args.only = "scaling"
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     if args.only in (None, "throughput"):
@@ -232,7 +234,7 @@ def main() -> None:
         chars = sum(len(t.text) for t in library.texts)
         quality(library, max(args.minutes), 0.05, 1_000_000, 1.0, f"women_writers ({len(library.texts)} books, {chars:,} chars)")
     if args.only in (None, "scaling"):
-        scaling(args.nproc, args.steps, args.device)
+        scaling(args.nproc or 2, args.steps, args.device)
     if args.only in (None, "dropout"):
         dropout_step(args.steps)
 
