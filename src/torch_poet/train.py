@@ -259,7 +259,6 @@ class Trainer:
         if self.dist.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-            torch.manual_seed(self.cfg.seed + self.dist.rank)  # each rank its own dropout masks
         if self.cfg.compile:
             self.net = torch.compile(self.net)
         self.opt = torch.optim.AdamW(
@@ -272,6 +271,7 @@ class Trainer:
         train, self.val = (t.to(self.device) for t in library.split(self.cfg.val_fraction))
         self.streams = Streams(train, self.cfg.batch_size, self.cfg.seq_len, self.gen, self.dist.rows(self.cfg.batch_size))
         self.step, self.elapsed, self.best = 0, 0.0, math.inf
+        self._seed_rank()
         self.history: list[dict] = []
         self.state = None
         self.index = None  # the attribution index, built the first time samples are highlighted
@@ -293,6 +293,11 @@ class Trainer:
                 (self.dir / "history.jsonl").unlink(missing_ok=True)
                 checkpoint.write_json(self.dir / "config.json", self.config)
                 self._snapshot("last")  # a loadable model exists from the very start
+
+    def _seed_rank(self) -> None:
+        """Ranks after the first draw their own dropout masks (rank 0's RNG is the one snapshots keep)."""
+        if not self.dist.main:
+            torch.manual_seed(self.cfg.seed + 1_000_003 * self.dist.rank + self.step)
 
     def _lock(self):
         """Rank 0 holds the model's training lock for the job."""
@@ -324,6 +329,7 @@ class Trainer:
         self.streams.restore(meta["data"])
         rng = checkpoint.split(tensors, "rng.")
         torch.set_rng_state(rng["torch"])
+        self._seed_rank()
         self.gen.set_state(rng["data"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"])
