@@ -585,6 +585,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except PoetError as e:
+        if "POET_LAUNCHED" in os.environ:  # a worker of `poet train --nproc`: its launcher says it, once
+            from .distributed import hand_over
+
+            if hand_over(str(e)):
+                return 2
         if speaks:
             print(f"poet: error: {e}", file=sys.stderr)
         return 2

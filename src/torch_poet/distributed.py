@@ -12,9 +12,12 @@ host, so every rank takes the same decisions at the same step without a device s
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
+import signal
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +29,7 @@ import torch.distributed as dist
 
 from .errors import PoetError
 
+LAUNCHED = "POET_LAUNCHED"  # set by `launch` for its workers
 TIMEOUT = timedelta(minutes=30)  # rank 0 may evaluate, sample and build the attribution index meanwhile
 _control = None  # the gloo group for host-side agreement (the default group when that is gloo already)
 
@@ -153,6 +157,7 @@ def launch(nproc: int, argv: list[str], where: os.PathLike) -> int:
     for name in list(logging.root.manager.loggerDict):  # we say what failed, once
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+    os.environ[LAUNCHED] = "1"  # the workers hand their errors to us (`hand_over`) instead of printing them
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     config = LaunchConfig(
         min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()), rdzv_backend="c10d",
@@ -163,14 +168,30 @@ def launch(nproc: int, argv: list[str], where: os.PathLike) -> int:
     except SignalException:  # Ctrl-C or SIGTERM: the workers got it too, snapshotted and said so
         return 130
     except ChildFailedError as e:
-        said = {r: f for r, f in e.failures.items() if f.exitcode in (2, 130)}  # a one-line error, or interrupted
-        unsaid = {r: f for r, f in e.failures.items() if r not in said}  # killed, or crashed: we say it
-        if not unsaid:
-            return min(said.values(), key=lambda f: f.timestamp).exitcode
-        rank, failure = min(unsaid.items(), key=lambda kv: kv[1].timestamp)
+        # The first failure stops the others (SIGTERM), so what to say goes by kind, not by time: a worker that
+        # died on its own, else a worker's one-line error, else an interrupt.
+        failures = dict(sorted(e.failures.items()))
+        died = {r: f for r, f in failures.items() if f.exitcode not in (2, 130, -signal.SIGTERM)}
+        said = [f.error_file_data["message"] for f in failures.values() if f.error_file_data.get(LAUNCHED)]
+        if not died and said:
+            raise PoetError(said[0]) from None
+        if not died and any(f.exitcode == 130 for f in failures.values()):
+            return 130
+        rank, failure = next(iter((died or failures).items()))
         how = f"was killed by {failure.signal_name()}" if failure.exitcode < 0 else f"failed (exit {failure.exitcode})"
         raise PoetError(
             f"worker {rank} of {nproc} {how}, so the job stopped; the last snapshot in {where} is intact: "
             "rerun the same command to resume"
         ) from None
     return 0
+
+
+def hand_over(message: str) -> bool:
+    """In a worker of `launch`, leave a one-line error for the launcher to say (once, whichever rank
+    failed first) in torchrun's error file; False elsewhere, where the caller says it."""
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not (os.environ.get(LAUNCHED) and path):
+        return False
+    with open(path, "w") as f:
+        json.dump({"message": message, "timestamp": int(time.time()), LAUNCHED: True}, f)
+    return True
