@@ -178,22 +178,28 @@ def load_model(
     return model, config, json.loads(header["meta"])
 
 
+def model_dirs(root: Path) -> dict[tuple[str, str], Path]:
+    """(project, model) -> directory of every model under root/projects: a glob, no file read."""
+    return {(d.parent.name, d.name): d for d in (c.parent for c in sorted(Path(root).glob("projects/*/*/config.json")))}
+
+
+def model_row(d: Path) -> dict:
+    """A model's step, best validation bpc, size on disk, last update and whether it is training now."""
+    files = [f for f in d.rglob("*") if f.is_file()]
+    row = {"project": d.parent.name, "model": d.name, "path": str(d), "step": None, "best_bpc": None}
+    row["training"] = is_training(d)
+    try:
+        meta = snapshot_meta(snapshot_path(d, "last"))
+        row["step"] = meta["step"]
+        if meta.get("best") not in (None, float("inf")):
+            row["best_bpc"] = round(meta["best"] / 0.6931471805599453, 4)
+    except PoetError:
+        pass  # listed all the same: `poet models` is where one looks for a broken model
+    row["bytes"] = sum(f.stat().st_size for f in files)
+    row["updated"] = max(f.stat().st_mtime for f in files)
+    return row
+
+
 def list_models(root: Path) -> list[dict]:
-    """Every model under root/projects: name, step, best validation bpc, size on disk, last update."""
-    rows = []
-    for config in sorted(Path(root).glob("projects/*/*/config.json")):
-        d = config.parent
-        files = [f for f in d.rglob("*") if f.is_file()]
-        row = {"project": d.parent.name, "model": d.name, "path": str(d), "step": None, "best_bpc": None}
-        row["training"] = is_training(d)
-        try:
-            meta = snapshot_meta(snapshot_path(d, "last"))
-            row["step"] = meta["step"]
-            if meta.get("best") not in (None, float("inf")):
-                row["best_bpc"] = round(meta["best"] / 0.6931471805599453, 4)
-        except PoetError:
-            pass  # listed all the same: `poet models` is where one looks for a broken model
-        row["bytes"] = sum(f.stat().st_size for f in files)
-        row["updated"] = max(f.stat().st_mtime for f in files)
-        rows.append(row)
-    return rows
+    """Every model under root/projects, as `model_row` describes it."""
+    return [model_row(d) for d in model_dirs(root).values()]

@@ -35,7 +35,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from . import __version__
 from .attribution import Span
-from .checkpoint import list_models, read_json, snapshot_path
+from .checkpoint import list_models, model_dirs, model_row, read_json, snapshot_path
 from .errors import PoetError
 from .paths import data_root
 from .plot import read_history
@@ -126,7 +126,7 @@ def _stamp(model_dir: Path) -> int:
 
 
 class Models:
-    """The models on disk, looked up by name in `list_models` (a client's string never becomes a path), loaded
+    """The models on disk, looked up by name in `model_dirs` (a client's string never becomes a path), loaded
     on first use under a per-model lock and kept; plus the chat conversations and the catalog."""
 
     def __init__(self, root=None, cache=None, mirror=None, project: str | None = None, model: str | None = None):
@@ -138,29 +138,23 @@ class Models:
         self._chats: OrderedDict[str, Conversation] = OrderedDict()
         self._catalog = None
 
-    def rows(self) -> list[dict]:
-        return list_models(self.root)
-
-    def default_name(self, rows: list[dict]) -> tuple[str, str] | None:
-        names = [(r["project"], r["model"]) for r in rows]
+    def default_name(self, names: list[tuple[str, str]]) -> tuple[str, str] | None:
         if self.default:
             return self.default
         return ("women_writers", "default") if ("women_writers", "default") in names else (names[0] if names else None)
 
-    def row(self, project: str | None, model: str | None) -> dict:
-        """The listing's row of a model; 404 naming the models there are."""
-        rows = self.rows()
-        default = self.default_name(rows) or (None, None)
-        project, model = (project, model or "default") if project else (default[0], model or default[1])
-        for r in rows:
-            if (r["project"], r["model"]) == (project, model):
-                return r
-        names = ", ".join(f"{r['project']}/{r['model']}" for r in rows) or "none yet (train one with `poet train`)"
-        raise HTTPException(404, f"unknown model {project}/{model}: choose one of {names}")
+    def find(self, project: str | None, model: str | None) -> tuple[tuple[str, str], Path]:
+        """A model's name and directory (a glob: cheap enough for every request); 404 naming the models there are."""
+        dirs = model_dirs(self.root)
+        default = self.default_name(list(dirs)) or (None, None)
+        key = (project, model or "default") if project else (default[0], model or default[1])
+        if key in dirs:
+            return key, dirs[key]
+        names = ", ".join(f"{p}/{m}" for p, m in dirs) or "none yet (train one with `poet train`)"
+        raise HTTPException(404, f"unknown model {key[0]}/{key[1]}: choose one of {names}")
 
     def get(self, ref: ModelRef) -> tuple[tuple[str, str], Loaded]:
-        row = self.row(ref.project, ref.model)
-        key, path = (row["project"], row["model"]), Path(row["path"])
+        key, path = self.find(ref.project, ref.model)
         stamp = _stamp(path)
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
@@ -204,14 +198,14 @@ class Models:
     def trained_on(self) -> dict[int, list[str]]:
         """Gutenberg book id -> the models whose library has it."""
         books: dict[int, list[str]] = {}
-        for r in self.rows():
+        for (project, model), path in model_dirs(self.root).items():
             try:
-                texts = read_json(Path(r["path"]) / "config.json").get("library", {}).get("texts", [])
+                texts = read_json(path / "config.json").get("library", {}).get("texts", [])
             except PoetError:
                 continue
             for t in texts:
                 if t.get("book_id") is not None:
-                    books.setdefault(int(t["book_id"]), []).append(f"{r['project']}/{r['model']}")
+                    books.setdefault(int(t["book_id"]), []).append(f"{project}/{model}")
         return books
 
 
@@ -356,15 +350,15 @@ def create_app(
     @app.get("/api/models")
     def all_models() -> dict:
         """Every model on disk: step, best validation bpc, size, last update, whether it is training now."""
-        rows = models.rows()
-        default = models.default_name(rows)
+        rows = list_models(models.root)
+        default = models.default_name([(r["project"], r["model"]) for r in rows])
         return {"default": "/".join(default) if default else None, "models": [public(r) for r in rows]}
 
     @app.get("/api/models/{project}/{model}")
     def one_model(project: str, model: str) -> dict:
         """A model's shape, its library, the latest samples written during training and its speed."""
-        row = models.row(project, model)
-        where = Path(row["path"])
+        _, where = models.find(project, model)
+        row = model_row(where)
         config = read_json(where / "config.json")
         keep = ("key", "title", "author", "book_id", "url", "chars")
         library = [{k: t.get(k) for k in keep} for t in config.get("library", {}).get("texts", [])]
@@ -380,7 +374,7 @@ def create_app(
     @app.get("/api/models/{project}/{model}/history")
     def history(project: str, model: str) -> dict:
         """history.jsonl: one row per snapshot (time, step, train/validation loss, val_bpc, chars_per_sec...)."""
-        return {"history": read_history(models.row(project, model)["path"])}
+        return {"history": read_history(models.find(project, model)[1])}
 
     def start(req: GenerateRequest) -> tuple[Loaded, Stream]:
         _, loaded = models.get(req)
@@ -481,7 +475,7 @@ def serve(
     app = create_app(root, cache, mirror, project, model, hosts=LOOPBACK_HOSTS if loopback else ("*",))
     if project is not None:
         try:
-            app.state.models.row(project, model)
+            app.state.models.find(project, model)
         except HTTPException as e:
             raise PoetError(f"{e.detail} (--project/--model; `poet models` lists them)") from None
     if not loopback:
