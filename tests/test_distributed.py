@@ -153,3 +153,11 @@ def test_gpu_out_of_memory_is_one_line_with_the_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer.net, "forward", oom)
     with pytest.raises(PoetError, match=r"out of memory .* batch 4 x 16 chars.*--batch-size.*--seq-len"):
         trainer.run()
+
+
+def test_only_a_lost_peer_becomes_a_one_line_error():
+    from torch_poet.distributed import lost_peer
+
+    gone = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:1\nx")
+    assert lost_peer(gone) == "Connection closed by peer [::1]:1"
+    assert lost_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x8 and 9x2)")) is None  # a bug

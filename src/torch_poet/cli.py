@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import os
-import re
 import sys
 import warnings
 
@@ -111,10 +110,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         # not kept: the DDP wrapper inside must go before its process group does
         Trainer(library, where, mcfg, tcfg, spec=dataclasses.asdict(spec), restart=args.restart).run()
         distributed.barrier()  # all ranks leave the process group together (gloo aborts a rank torn down early)
-    except (distributed.dist.DistError, RuntimeError) as e:
-        if rank.world == 1:
-            raise
-        why = re.sub(r"^\[[^\]]*\]\s*", "", str(e).splitlines()[0])[:160]  # less gloo's source location
+    except RuntimeError as e:
+        why = distributed.lost_peer(e) if rank.world > 1 else None
+        if why is None:
+            raise  # a bug, not a worker gone: keep its traceback
         raise PoetError(f"rank {rank.rank} lost contact with the other workers ({why})") from None
     finally:
         distributed.shutdown()

@@ -15,6 +15,7 @@ import gc
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -119,6 +120,15 @@ def gather_rows(tensors: list[torch.Tensor], dim: int) -> list[torch.Tensor]:
         dist.all_gather(parts, t.contiguous())
         out.append(torch.cat(parts, dim))
     return out
+
+
+def lost_peer(e: RuntimeError) -> str | None:
+    """Why a collective failed, when it failed because another rank is gone (gloo and NCCL raise plain
+    RuntimeErrors from inside autograd too); None for any other error."""
+    first = str(e).splitlines()[0] if str(e) else ""
+    if not isinstance(e, dist.DistError) and not any(k in first for k in ("gloo", "NCCL", "Connection")):
+        return None
+    return re.sub(r"^\[[^\]]*\]\s*", "", first)[:160]  # less the backend's source location
 
 
 def barrier() -> None:
