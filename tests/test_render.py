@@ -25,7 +25,7 @@ GENERATED = (  # U+4E00 is in neither text, so it ends any quote
 
 @pytest.fixture
 def spans():
-    return Index.build(TEXTS).segment(GENERATED)
+    return Index.build(TEXTS).segment(GENERATED, 10)
 
 
 def test_fixture_has_a_quote_from_each_book(spans):
@@ -71,7 +71,7 @@ def test_ansi_colours_quotes_and_prints_a_legend(spans, monkeypatch):
     assert "\x1b[48;5;229;38;5;16ma single man in possession of a good fortune\x1b[0m" in out
     assert "[1]\x1b[0m Austen, Jane: Pride and Prejudice (1 quote, 44 chars)" in out
     assert "[2]\x1b[0m My <notes> (2 quotes, 64 chars)" in out
-    assert "\n\n62.7% of 102 chars quoted in 2 quotes, the longest 44 chars\n" in out
+    assert "\n\n62.7% of 102 chars quoted in 2 quotes (19.6 per 1,000 chars), the longest 44 chars\n" in out
 
 
 def test_no_color_env_and_flag_give_markers_instead(spans, monkeypatch):
@@ -87,7 +87,7 @@ def test_no_color_env_and_flag_give_markers_instead(spans, monkeypatch):
 
 def test_ansi_reopens_colour_on_each_line_and_defuses_escapes(monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
-    spans = Index.build(TEXTS).segment("a wife.\nHowever little known\x1b[2J")
+    spans = Index.build(TEXTS).segment("a wife.\nHowever little known\x1b[2J", 10)
     out = ansi(spans)
     assert "wife.\x1b[0m\n\x1b[48;5;229;38;5;16mHowever" in out
     assert "\x1b[2J" not in out and "␛[2J" in out
@@ -98,12 +98,37 @@ def test_highlighted_prints_ansi_and_shows_html_in_jupyter(spans, monkeypatch):
     h = Highlighted.from_spans(spans)
     assert h.text == GENERATED and h.summary.quotes == 2
     assert str(h) == ansi(spans) and h._repr_html_() == html(spans)
-    assert repr(h) == "<Highlighted: 62.7% of 102 chars quoted in 2 quotes, the longest 44 chars>"
+    assert repr(h) == "<Highlighted: 62.7% of 102 chars quoted in 2 quotes (19.6 per 1,000 chars), the longest 44 chars>"
 
 
 def test_plain_text_and_empty_input():
     assert '<div class="poet-text"></div>' in html([]) and "0.0% of 0 chars quoted in 0 quotes" in html([])
     assert ansi(Index.build(TEXTS).segment("xyz"), color=False) == "xyz\n\n0.0% of 3 chars quoted in 0 quotes"
+
+
+def test_the_legend_states_the_rule_and_one_book_needs_no_numbers(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    index = Index.build(TEXTS)
+    text = "Zq: It is a truth universally acknowledged, that a single man in possession of a good fortune \u4e00"
+    rule = index.rule()
+    spans = index.segment(text)
+    assert [s.books for s in spans if s.quoted] == [("pg1342",)]
+    page = html(spans, rule=rule)
+    assert "<sup>" not in page and f"<li>quotes ≥ {rule.min_quote} chars (longer than unseen text" in page
+    assert ansi(spans, rule=rule).endswith(f"{rule.describe()}\n\x1b[48;5;229;38;5;16m[1]\x1b[0m Austen, Jane: "
+                                           "Pride and Prejudice (1 quote, 89 chars)")  # fmt: skip
+    override = index.rule(12)
+    assert override.describe().startswith("quotes ≥ 12 chars (set by --min-quote")
+
+
+def test_phrases_are_faint_and_not_in_the_legend(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    spans = Index.build(TEXTS).segment("zz the minds & friends zz in possession of a good fortune zz", 25, phrases=True)
+    [quote] = [s for s in spans if s.quoted]
+    [phrase] = [s for s in spans if s.phrase]
+    assert quote.text == " in possession of a good fortune" and phrase.text == " the minds & friends"
+    assert "\x1b[2m the minds & friends\x1b[22m" in ansi(spans) and "(1 quote, 32 chars)" in ansi(spans)
+    assert '<span class="poet-p" title="a common phrase: 1 place in the library"> the minds &amp; friends' in html(spans)
 
 
 def test_render_knows_nothing_of_torch():

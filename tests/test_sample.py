@@ -23,8 +23,9 @@ from torch_poet.checkpoint import save_snapshot, write_json
 from torch_poet.errors import PoetError
 from torch_poet.library import Library, read_file
 from torch_poet.model import CharRNN, ModelConfig
-from torch_poet.poet import LiveSegmenter, Poet, SentenceCounter, split_legend
-from torch_poet.render import ansi
+from torch_poet.attribution import Segmenter
+from torch_poet.poet import Poet, SentenceCounter
+from torch_poet.render import ansi_parts
 from torch_poet.sample import Sampler, encode, generate, prime
 
 AUSTEN = """It is a truth universally acknowledged, that a single man in possession of a good fortune, must be
@@ -343,7 +344,7 @@ def test_highlight_finds_quotes_and_sources(poet):
     assert "".join(s.text for s in h.spans) == text
     assert (poet.dir / "index").is_dir()
     assert "<span" in h._repr_html_() and "austen" in str(h)
-    body, legend = split_legend(ansi(h.spans, color=False))  # as the CLI and chat split render's output
+    body, legend = ansi_parts(h.spans, color=False)  # as the CLI and chat print them
     assert re.sub(r"[«»]|\[\d\]", "", body) == text
     assert legend.startswith(f"{h.summary.fraction:.1%} of ") and legend.count("\n") == len(h.summary.sources) == 2
 
@@ -358,7 +359,7 @@ def test_live_segmenter_equals_segmenting_the_whole_text(poet, data):
     cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=10)))
     min_quote = data.draw(st.sampled_from([5, 10, 20]))
     index = poet.index()
-    live = LiveSegmenter(index, min_quote)
+    live = Segmenter(index, min_quote)
     got = []
     for a, b in zip([0] + cuts, cuts + [len(text)]):
         got += live.feed(text[a:b])
@@ -466,6 +467,47 @@ def test_cli_highlight_file_stdin_json(home, tmp_path):
     assert data["summary"]["quotes"] >= 1 and data["spans"][1]["sources"][0]["key"] == "file:austen.txt"
     r = poet_cli(home, "highlight", str(tmp_path / "missing.txt"), *MODEL)
     assert r.returncode == 2 and r.stderr.startswith("poet: error: cannot read") and "Traceback" not in r.stderr
+
+
+def test_cli_highlight_states_the_rule_and_shows_phrases(home, tmp_path, poet):
+    f = tmp_path / "mine.txt"
+    f.write_text("Well. It is a truth universally acknowledged, said nobody; a rain so penetrating.\n")
+    rule = poet.index().rule()
+    r = poet_cli(home, "highlight", str(f), *MODEL, "--json")
+    data = json.loads(r.stdout)
+    assert data["min_quote"] == rule.min_quote and data["summary"]["rule"] == rule.describe()
+    assert data["summary"]["unseen"]["fraction"] == round(rule.unseen.fraction, 6)
+    assert "per_1000" in data["summary"] and all("phrase" in s for s in data["spans"])
+    r = poet_cli(home, "highlight", str(f), *MODEL, "--min-quote", "30", "--phrases", "--json")
+    data = json.loads(r.stdout)
+    assert data["min_quote"] == 30 and "set by --min-quote" in data["summary"]["rule"]
+    assert [s["text"] for s in data["spans"] if s["quoted"]] == ["It is a truth universally acknowledged, "]
+    assert [s["text"] for s in data["spans"] if s["phrase"]] == [" a rain so penetrating"]
+    r = poet_cli(home, "highlight", str(f), *MODEL)
+    assert f"\n{rule.describe()}\n" in r.stdout
+
+
+@pytest.mark.slow
+def test_cli_highlight_reads_a_big_file_in_bounded_memory(home, tmp_path):
+    piece = "Zqx vvv. " + AUSTEN[:300] + " qqq zzx jjj kk." * 20 + "\n"
+    small, big = tmp_path / "small.txt", tmp_path / "big.txt"
+    small.write_text(piece)
+    big.write_text(piece * (4_000_000 // len(piece)))
+    code = ("import resource, sys; from torch_poet.cli import main; rc = main(sys.argv[1:]); "
+            "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")  # fmt: skip
+
+    def run(path: Path) -> tuple[subprocess.CompletedProcess, int]:
+        r = subprocess.run([sys.executable, "-c", code, "highlight", str(path), *MODEL, "--no-color"],
+                           capture_output=True, text=True, timeout=600, env={**ENV, "POET_HOME": str(home)})  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return r, int(re.search(r"maxrss (\d+)", r.stderr).group(1))  # KiB
+
+    _, base = run(small)
+    r, peak = run(big)
+    pieces = 4_000_000 // len(piece)
+    assert r.stdout.count("»[1]") == pieces  # each copy of the passage is one quote, wherever the chunks end
+    assert f"quoted in {pieces:,} quotes" in r.stdout
+    assert peak - base < 150_000  # memory follows the chunk (1 MB of text), not the 4 MB file
 
 
 def test_cli_generate_streams_on_a_terminal(home, poet):

@@ -30,7 +30,9 @@ class Chat:
     """The dialog loop, separated from the terminal for testing: `handle(line)` returns what to print,
     or None to leave."""
 
-    def __init__(self, poet, sentences: int = 3, temperature: float = 0.7, min_quote: int = 10, color: bool = True):
+    def __init__(
+        self, poet, sentences: int = 3, temperature: float = 0.7, min_quote: int | None = None, color: bool = True
+    ):
         check(temperature)
         if sentences < 1:
             raise PoetError(f"--sentences must be at least 1, not {sentences}")
@@ -85,20 +87,19 @@ class Chat:
             self.highlighting = False
             self.warning = f"poet: warning: quotes will not be highlighted: {e}"
             return answer
-        from .poet import split_legend
-        from .render import ansi
+        from .render import ansi_parts
 
-        body, legend = split_legend(ansi(highlighted.spans, color=self.color))
+        body, legend = ansi_parts(highlighted.spans, color=self.color)  # the rule was said once, at the start
         if not highlighted.summary.quotes:
             return body
-        return body + "\n" + "\n".join("  " + line for line in legend.split("\n")[1:])
+        return body + "\n" + "\n".join("  " + line for line in legend.split("\n"))
 
 
 def repl(
     poet,
     sentences: int = 3,
     temperature: float = 0.7,
-    min_quote: int = 10,
+    min_quote: int | None = None,
     color: bool | None = None,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
@@ -118,7 +119,8 @@ def repl(
         print(f"Talking with {poet!r}. Type help for commands, bye to leave.", file=stdout, flush=True)
     # build the index before the first turn, so the first answer does not stall (and to warn early)
     try:
-        poet.index(log=lambda m: print(f"poet: {m}", file=sys.stderr, flush=True))
+        rule = poet.index(log=lambda m: print(f"poet: {m}", file=sys.stderr, flush=True)).rule(min_quote)
+        print(f"poet: {rule.describe()}", file=sys.stderr, flush=True)
     except PoetError as e:
         chat.highlighting = False
         print(f"poet: warning: quotes will not be highlighted: {e}", file=sys.stderr, flush=True)

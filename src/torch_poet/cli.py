@@ -267,24 +267,32 @@ def say(message: str) -> None:
 
 
 class LivePrinter:
-    """Prints final spans as they come, coloured like render.ansi colours the whole text (same numbers)."""
+    """Prints spans as they become final, numbered and coloured as render.ansi would the whole text (books
+    are numbered in order of first appearance), then the legend; keeps the spans only when asked to."""
 
-    def __init__(self, color: bool):
-        self.color, self.spans, self.printed, self.legend, self.waiting = color, [], "", "", 0
+    def __init__(self, color: bool, rule=None, keep: bool = True):
+        from .attribution import Tally
+        from .render import no_color
 
-    def add(self, spans: list, force: bool = False) -> None:
-        from .poet import split_legend
-        from .render import ansi
+        self.color, self.rule, self.tally = color and not no_color(), rule, Tally()
+        self.spans: list | None = [] if keep else None
 
-        self.spans += spans
-        self.waiting += sum(len(s.text) for s in spans)
-        if not self.spans or (not force and self.waiting < max(1, len(self.printed) // 16)):
-            return  # re-render in steps that grow with the text: linear time in all
-        body, self.legend = split_legend(ansi(self.spans, color=self.color))
-        new = body[len(self.printed) :] if body.startswith(self.printed) else "\n" + body
-        sys.stdout.write(new)
+    def add(self, spans: list) -> None:
+        from .render import ansi_span
+
+        for span in spans:
+            self.tally.add(span)
+        numbers = {key: n for n, key in enumerate(self.tally.books, 1)}
+        sys.stdout.write("".join(ansi_span(s, numbers, self.color) for s in spans))
         sys.stdout.flush()
-        self.printed, self.waiting = body, 0
+        if self.spans is not None:
+            self.spans += spans
+
+    @property
+    def legend(self) -> str:
+        from .render import ansi_legend
+
+        return ansi_legend(self.tally.summary(self.rule), self.color)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -296,14 +304,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     for t in args.temperature:
         check(t, args.top_k, args.top_p)
-    if args.num < 1 or args.length < 0 or args.min_quote < 1:
+    if args.num < 1 or args.length < 0 or (args.min_quote is not None and args.min_quote < 1):
         raise PoetError("--num and --min-quote must be >= 1 and --length >= 0")
     poet = load_poet(args)
     tty, color = sys.stdout.isatty(), use_color(args)
-    index = None
+    index = rule = None
     if not args.plain:
         try:
             index = poet.index(log=say)
+            rule = index.rule(args.min_quote)
         except PoetError as e:
             warnings.warn(f"quotes will not be highlighted: {e}")
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
@@ -317,7 +326,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if live:
             head = f"── temperature {temperature:g} · seed {seed} ──"
             print(f"\x1b[2m{head}\x1b[0m" if color else head, flush=True)
-            segmenter, printer = (poet.live(args.min_quote), LivePrinter(color)) if index else (None, None)
+            segmenter = poet.live(args.min_quote, args.phrases) if index else None
+            printer = LivePrinter(color, rule) if index else None
             for chunk in stream:
                 if printer:
                     printer.add(segmenter.feed(chunk[0]))
@@ -325,15 +335,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
                     sys.stdout.write(chunk[0])
                     sys.stdout.flush()
             if printer:
-                printer.add(segmenter.finish(), force=True)
+                printer.add(segmenter.finish())
                 print("\n\n" + printer.legend + "\n", flush=True)
             else:
                 print("\n", flush=True)
         else:
             stream.read_all()
         for i, text in enumerate(stream.texts):
-            spans = printer.spans if printer else index.segment(text, args.min_quote) if index else None
-            highlighted = Highlighted.from_spans(spans) if spans is not None else None
+            spans = printer.spans if printer else index.segment(text, args.min_quote, args.phrases) if index else None
+            highlighted = Highlighted.from_spans(spans, rule) if spans is not None else None
             head = f"temperature {temperature:g}" + (f" · sample {i + 1} of {args.num}" if args.num > 1 else "")
             head += f" · seed {seed + i}"
             samples.append({"temperature": temperature, "sample": i, "seed": seed + i, "text": text,
@@ -343,12 +353,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 continue
             if many or tty:
                 print(f"── {head} ──")
-            print(ansi(highlighted.spans, color=color) if highlighted else text, end="\n\n" if many else "\n")
+            print(ansi(highlighted.spans, color, rule) if highlighted else text, end="\n\n" if many else "\n")
     if args.html:
-        _write(args.html, html_page(sections, title=f"torch-poet: {args.project}/{args.model}"))
+        _write(args.html, html_page(sections, title=f"torch-poet: {args.project}/{args.model}", rule=rule))
     if args.json:
         out = {"model": str(poet.dir), "snapshot": args.snapshot, "prompt": args.prompt, "length": args.length,
-               "top_k": args.top_k, "top_p": args.top_p, "min_quote": args.min_quote, "samples": samples}  # fmt: skip
+               "top_k": args.top_k, "top_p": args.top_p, "min_quote": rule.min_quote if rule else None,
+               "samples": samples}  # fmt: skip
         print(json.dumps(out, ensure_ascii=False, indent=1))
     return 0
 
@@ -362,8 +373,12 @@ def _write(path: str, text: str) -> None:
     say(f"wrote {path}")
 
 
+MIN_QUOTE_HELP = "shortest verbatim match counted as a quote (default: the length unseen text reaches by chance)"
+
+
 def add_output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--min-quote", type=int, default=10, help="shortest verbatim match counted as a quote (default: 10)")
+    p.add_argument("--min-quote", type=int, default=None, metavar="N", help=MIN_QUOTE_HELP)
+    p.add_argument("--phrases", action="store_true", help="also show shorter matches (common phrases), faintly")
     p.add_argument("--no-color", action="store_true", help="mark quotes «like this»[1] instead of colouring them")
     p.add_argument("--html", metavar="FILE", help="also write the highlighted text as an HTML page (hover for sources)")
     p.add_argument("--json", action="store_true", help="print JSON (text, quotes and their sources) instead")
@@ -399,31 +414,42 @@ def register_generate(sub) -> None:
 
 
 def cmd_highlight(args: argparse.Namespace) -> int:
+    """Reads the text in chunks: on a terminal or a pipe, memory follows the chunk, not the file."""
     from .poet import record
-    from .render import ansi, html_page
+    from .render import Highlighted, html_page
 
-    if args.min_quote < 1:
+    if args.min_quote is not None and args.min_quote < 1:
         raise PoetError("--min-quote must be >= 1")
-    if args.file == "-":
-        text = sys.stdin.read()
-    else:
-        try:
-            with open(args.file, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            raise PoetError(f"cannot read {args.file}: {e.strerror}") from None
-        except UnicodeDecodeError:
-            raise PoetError(f"{args.file} is not UTF-8 text") from None
     poet = load_poet(args, weights=False)
-    poet.index(log=say)
-    highlighted = poet.highlight(text, args.min_quote)
-    if args.html:
-        _write(args.html, html_page([("", highlighted.spans)], title=f"torch-poet: {args.file}"))
+    rule = poet.index(log=say).rule(args.min_quote)
+    segmenter = poet.live(args.min_quote, args.phrases)
+    whole = bool(args.json or args.html)  # these need every span at once
+    printer = LivePrinter(use_color(args), rule, keep=whole) if not args.json else None
+    spans = [] if whole else None
+    try:
+        with sys.stdin if args.file == "-" else open(args.file, encoding="utf-8") as f:
+            while chunk := f.read(1 << 20):
+                found = segmenter.feed(chunk)
+                if args.json:
+                    spans += found
+                else:
+                    printer.add(found)
+    except OSError as e:
+        raise PoetError(f"cannot read {args.file}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise PoetError(f"{args.file} is not UTF-8 text: convert it (iconv -t UTF-8) or pick a text file") from None
+    rest = segmenter.finish()
     if args.json:
-        print(json.dumps({"model": str(poet.dir), "min_quote": args.min_quote, **record(highlighted)},
-                         ensure_ascii=False, indent=1))  # fmt: skip
+        spans += rest
     else:
-        print(ansi(highlighted.spans, color=use_color(args)))
+        printer.add(rest)
+        print("\n\n" + printer.legend)
+        spans = printer.spans
+    if args.html:
+        _write(args.html, html_page([("", spans)], title=f"torch-poet: {args.file}", rule=rule))
+    if args.json:
+        data = record(Highlighted.from_spans(spans, rule))
+        print(json.dumps({"model": str(poet.dir), "min_quote": rule.min_quote, **data}, ensure_ascii=False, indent=1))
     return 0
 
 
@@ -472,7 +498,7 @@ def register_chat(sub) -> None:
     p.add_argument("--sentences", type=int, default=3, help="sentences per answer at most (default: 3)")
     p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy (default: 0.7)")
     p.add_argument("--seed", type=int, default=None, help="random seed for a reproducible dialog")
-    p.add_argument("--min-quote", type=int, default=10, help="shortest verbatim match counted as a quote (default: 10)")
+    p.add_argument("--min-quote", type=int, default=None, metavar="N", help=MIN_QUOTE_HELP)
     p.add_argument("--no-color", action="store_true", help="mark quotes «like this»[1] instead of colouring them")
     p.set_defaults(func=cmd_chat)
 

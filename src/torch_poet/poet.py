@@ -19,7 +19,6 @@ import os
 import random
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +147,7 @@ class Poet:
         for part in self.stream_samples(prompt, length, **options):
             yield part[0] if single else part
 
-    def show(self, prompt: str = DEFAULT_PROMPT, length: int = 700, min_quote: int = 10, **kwargs: Any):
+    def show(self, prompt: str = DEFAULT_PROMPT, length: int = 700, min_quote: int | None = None, **kwargs: Any):
         """generate + highlight: a `Highlighted` (or a list of them when num > 1), rich in Jupyter."""
         out = self.generate(prompt, length, **kwargs)
         return self.highlight(out, min_quote) if isinstance(out, str) else [self.highlight(t, min_quote) for t in out]
@@ -175,24 +174,25 @@ class Poet:
             from .attribution import Index
 
             texts = self.library().texts
-            if self.dir is None:
-                self._index = Index.build(texts)
-            else:
-                if log is not None and not (self.dir / "index").exists():
-                    log("building the attribution index (first time only)")
-                self._index = Index.cached(self.dir / "index", texts)
+            self._index = Index.build(texts) if self.dir is None else Index.cached(self.dir / "index", texts, log)
         return self._index
 
-    def highlight(self, text: str, min_quote: int = 10):
+    def highlight(self, text: str, min_quote: int | None = None, phrases: bool = False):
         """Which parts of text are verbatim quotes of the library, and from which book: a `Highlighted`
-        (str() is coloured terminal text with a legend; Jupyter shows HTML with hover tooltips)."""
+        (str() is coloured terminal text with a legend; Jupyter shows HTML with hover tooltips).
+
+        min_quote: the shortest quote; by default the length this library reaches by chance in unseen
+        text, so that a quote means something. phrases: show shorter matches faintly."""
         from .render import Highlighted
 
-        return Highlighted.from_spans(self.index().segment(text, min_quote))
+        index = self.index()
+        return Highlighted.from_spans(index.segment(text, min_quote, phrases), index.rule(min_quote))
 
-    def live(self, min_quote: int = 10) -> LiveSegmenter:
-        """Segment a text while it is being generated (see `LiveSegmenter`)."""
-        return LiveSegmenter(self.index(), min_quote)
+    def live(self, min_quote: int | None = None, phrases: bool = False):
+        """An `attribution.Segmenter`: segment a text while it is being generated."""
+        from .attribution import Segmenter
+
+        return Segmenter(self.index(), min_quote, phrases)
 
     # --- dialog ---------------------------------------------------------------------------------------------------
 
@@ -263,87 +263,24 @@ class SentenceCounter:
         return self.count
 
 
-class LiveSegmenter:
-    """Quote segmentation of a text that grows at its end, emitting spans once they are final.
-
-    The greedy segmentation decides left to right, each decision depending only on the text from that
-    point on. A quote that ends before the end of the text so far is final (its match ended on a
-    mismatch); one that reaches the end may still grow. An original character at position q is final
-    once q <= n - min_quote: a match from q that reached the end would already be a quote. So everything
-    before the first undecided point is emitted, and the spans put together equal `segment(whole text)`.
-    """
-
-    def __init__(self, index, min_quote: int = 10):
-        self.index = index
-        self.min_quote = min_quote
-        self.pending = ""  # the undecided tail
-        self.offset = 0  # where pending starts in the whole text
-        self.spans: list = []  # every final span so far
-
-    def feed(self, chunk: str) -> list:
-        """Add text; return the spans that became final."""
-        self.pending += chunk
-        n = len(self.pending)
-        if not n:
-            return []
-        out = []
-        done = 0
-        for span in self.index.segment(self.pending, self.min_quote):
-            if span.quoted:
-                if span.end >= n:
-                    break
-                out.append(span)
-                done = span.end
-            else:
-                end = min(span.end, n - self.min_quote + 1)
-                if end > span.start:
-                    out.append(span if end == span.end else _cut(span, end))
-                    done = end
-                if end < span.end:
-                    break
-        return self._emit(out, done)
-
-    def finish(self) -> list:
-        """The text is complete: the rest of the spans."""
-        out = self.index.segment(self.pending, self.min_quote) if self.pending else []
-        return self._emit(out, len(self.pending))
-
-    def _emit(self, spans: list, done: int) -> list:
-        shifted = [replace(s, start=s.start + self.offset, end=s.end + self.offset) for s in spans]
-        self.pending = self.pending[done:]
-        self.offset += done
-        self.spans.extend(shifted)
-        return shifted
-
-
-def _cut(span, end: int):
-    return replace(span, end=end, text=span.text[: end - span.start])
-
-
-_HEADLINE = re.compile(r"\n\n\d+(\.\d+)?% of [\d,]+ chars? quoted in ")
-
-
-def split_legend(rendered: str) -> tuple[str, str]:
-    """render.ansi's output -> (the text, the legend: headline, then one line per book)."""
-    last = None
-    for last in _HEADLINE.finditer(rendered):
-        pass
-    if last is None:
-        return rendered, ""
-    return rendered[: last.start()], rendered[last.start() + 2 :]
-
-
 def record(highlighted) -> dict:
     """A `Highlighted` as plain JSON-able data: the summary and every span with its sources."""
     s = highlighted.summary
+    rule = s.rule
     return {
         "summary": {
             "chars": s.chars,
             "quoted_chars": s.quoted_chars,
             "fraction": round(s.fraction, 6),
             "quotes": s.quotes,
+            "per_1000": round(s.per_1000, 3),
             "longest_chars": s.longest_chars,
             "longest_text": s.longest_text,
+            "min_quote": rule.min_quote if rule else None,
+            "rule": rule.describe() if rule else None,
+            "unseen": None if not rule or not rule.unseen else {
+                "fraction": round(rule.unseen.fraction, 6), "longest_chars": rule.unseen.longest,
+                "per_1000": round(rule.unseen.per_1000, 3)},  # fmt: skip
             "sources": [
                 {"key": b.key, "title": b.title, "author": b.author, "url": b.url, "quotes": b.quotes, "chars": b.chars}
                 for b in s.sources
@@ -355,9 +292,11 @@ def record(highlighted) -> dict:
                 "end": sp.end,
                 "text": sp.text,
                 "quoted": sp.quoted,
+                "phrase": sp.phrase,
                 "count": sp.count,
                 "sources": [
-                    {"key": so.key, "title": so.title, "author": so.author, "url": so.url, "offset": so.offset}
+                    {"key": so.key, "title": so.title, "author": so.author, "url": so.url, "offset": so.offset,
+                     "text": so.text}  # fmt: skip
                     for so in sp.sources
                 ],
             }

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .attribution import CONTEXT, Source, SourceStats, Span, Summary, summary
+from .attribution import CONTEXT, Rule, Source, SourceStats, Span, Summary, summary
 
 # xterm-256 backgrounds that stay readable on dark and light terminals; the foreground follows the luminance
 ANSI_BACKGROUNDS = (229, 153, 157, 218, 183, 223, 159, 192, 210, 147, 121, 224, 31, 97, 130, 65)
@@ -58,37 +58,53 @@ def _plural(n: int, word: str) -> str:
 
 
 def _headline(stats: Summary) -> str:
+    """The memorisation figures, then the rule that made them (and what unseen text scores under it)."""
     line = f"{stats.fraction:.1%} of {_plural(stats.chars, 'char')} quoted in {_plural(stats.quotes, 'quote')}"
-    return line + (f", the longest {stats.longest_chars:,} chars" if stats.quotes else "")
+    if stats.quotes:
+        line += f" ({stats.per_1000:.1f} per 1,000 chars), the longest {stats.longest_chars:,} chars"
+    return line + (f"\n{stats.rule.describe()}" if stats.rule else "")
 
 
 def _count(stat: SourceStats) -> str:
     return f"({_plural(stat.quotes, 'quote')}, {_plural(stat.chars, 'char')})"
 
 
-def ansi(spans: Sequence[Span], color: bool = True) -> str:
+def ansi(spans: Sequence[Span], color: bool = True, rule: Rule | None = None) -> str:
     """The text with each quote on its book's background colour, then a numbered legend.
 
     Without colour (color=False, or NO_COLOR set) quotes read «like this»[1] instead.
     """
-    stats = summary(spans)
+    return "\n\n".join(ansi_parts(spans, color, rule))
+
+
+def ansi_parts(spans: Sequence[Span], color: bool = True, rule: Rule | None = None) -> tuple[str, str]:
+    """`ansi` as (the text, the legend)."""
+    stats = summary(spans, rule)
     numbers = _numbers(stats)
     color = color and not no_color()
-    out = []
-    for span in spans:
-        text = span.text.replace("\x1b", "␛")  # generated text must not drive the terminal
-        if not span.quoted:
-            out.append(text)
-        elif color:  # reopen the colour on each line, so it does not bleed to the terminal's edge
-            style = _ansi_style(numbers[span.books[0]])
-            out.append("\n".join(f"{style}{line}{_RESET}" if line else "" for line in text.split("\n")))
-        else:
-            out.append(f"«{text}»[{','.join(str(numbers[k]) for k in span.books)}]")
+    return "".join(ansi_span(s, numbers, color) for s in spans), ansi_legend(stats, color)
+
+
+def ansi_span(span: Span, numbers: dict[str, int], color: bool) -> str:
+    """One span for a terminal: a quote on its first book's colour (or «marked»[n]), a phrase faint."""
+    text = span.text.replace("\x1b", "␛")  # generated text must not drive the terminal
+    if span.phrase and color:  # a common phrase: faint, no colour, not in the legend
+        return "\n".join(f"\x1b[2m{line}\x1b[22m" if line else "" for line in text.split("\n"))
+    if not span.quoted:
+        return text
+    if color:  # reopen the colour on each line, so it does not bleed to the terminal's edge
+        style = _ansi_style(numbers[span.books[0]])
+        return "\n".join(f"{style}{line}{_RESET}" if line else "" for line in text.split("\n"))
+    return f"«{text}»[{','.join(str(numbers[k]) for k in span.books)}]"
+
+
+def ansi_legend(stats: Summary, color: bool) -> str:
+    """The memorisation figures, the quote rule, then one line per book."""
     legend = [_headline(stats)]
     for n, stat in enumerate(stats.sources, 1):
         label = f"{_ansi_style(n)}[{n}]{_RESET}" if color else f"[{n}]"
         legend.append(f"{label} {_name(stat)} {_count(stat)}")
-    return "".join(out) + "\n\n" + "\n".join(legend)
+    return "\n".join(legend)
 
 
 _CSS = """
@@ -96,6 +112,7 @@ _CSS = """
 .poet-text{white-space:pre-wrap}
 .poet-q{position:relative;border-radius:3px;padding:0 1px}
 .poet-q sup{font-size:.65em;margin-left:1px;opacity:.8}
+.poet-p{text-decoration:underline dotted;text-decoration-color:var(--poet-line);text-underline-offset:3px}
 .poet-tip{display:none;position:absolute;left:0;top:100%;z-index:1000;width:34em;max-width:80vw;padding:.5em .7em;
  white-space:normal;font-size:.85em;line-height:1.4;color:var(--poet-fg);background:var(--poet-tip);
  border:1px solid var(--poet-line);border-radius:4px;box-shadow:0 2px 8px rgba(0,0,0,.25)}
@@ -138,47 +155,63 @@ def _book_link(source: Source | SourceStats) -> str:
     return f'<a href="{_html.escape(source.url)}" target="_blank" rel="noopener">{name}</a>' if source.url else name
 
 
-def _html_quote(span: Span, numbers: dict[str, int]) -> str:
+def _html_quote(span: Span, numbers: dict[str, int], marks: bool) -> str:
     first = span.sources[0]
     refs = ",".join(str(numbers[k]) for k in span.books)
     before = "…" if first.offset > len(first.before) else ""  # the book goes on beyond the context
     after = "…" if len(first.after) == CONTEXT else ""
-    passage = f"{before}{_html.escape(first.before)}<mark>{_html.escape(span.text)}</mark>"
+    passage = f"{before}{_html.escape(first.before)}<mark>{_html.escape(first.text or span.text)}</mark>"
     passage += f"{_html.escape(first.after)}{after}"
     others = "also in " + ", ".join(f"[{numbers[k]}]" for k in span.books[1:]) + "; " if len(span.books) > 1 else ""
     elsewhere = f"<i>{others}{span.count:,} places in all</i>" if span.count > 1 else ""
     tip = f"<b>[{numbers[first.key]}] {_book_link(first)}, character {first.offset:,}</b>{passage}{elsewhere}"
+    sup = f"<sup>{refs}</sup>" if marks else ""  # with one book the colour says it all
     return (
         f'<span class="poet-q {_colour(numbers[first.key])}" tabindex="0">{_html.escape(span.text)}'
-        f'<sup>{refs}</sup><span class="poet-tip" role="tooltip">{tip}</span></span>'
+        f'{sup}<span class="poet-tip" role="tooltip">{tip}</span></span>'
     )
 
 
-def html(spans: Sequence[Span], theme: str = "auto") -> str:
+def _html_span(span: Span, numbers: dict[str, int], marks: bool) -> str:
+    if span.quoted:
+        return _html_quote(span, numbers, marks)
+    if span.phrase:
+        where = _plural(span.count, "place")
+        return f'<span class="poet-p" title="a common phrase: {where} in the library">{_html.escape(span.text)}</span>'
+    return _html.escape(span.text)
+
+
+def html(spans: Sequence[Span], theme: str = "auto", rule: Rule | None = None) -> str:
     """A self-contained HTML fragment: coloured quotes with hover tooltips (source passage and link), a legend.
 
     theme: "light", "dark" or "auto" (follows the reader's prefers-color-scheme).
     """
     style = _style(theme)
-    stats = summary(spans)
+    stats = summary(spans, rule)
     numbers = _numbers(stats)
-    body = "".join(_html_quote(s, numbers) if s.quoted else _html.escape(s.text) for s in spans)
+    body = "".join(_html_span(s, numbers, len(numbers) > 1) for s in spans)
     legend = "".join(
         f'<li><span class="{_colour(n)}">[{n}]</span> {_book_link(stat)} {_count(stat)}</li>'
         for n, stat in enumerate(stats.sources, 1)
     )
     return (
         f'<div class="poet poet-{theme}">{style}<div class="poet-text">{body}</div>'
-        f'<ul class="poet-legend"><li>{_html.escape(_headline(stats))}</li>{legend}</ul></div>'
+        f'<ul class="poet-legend">{"".join(f"<li>{_html.escape(line)}</li>" for line in _headline(stats).split(chr(10)))}'
+        f"{legend}</ul></div>"
     )
 
 
-def html_page(sections: Sequence[tuple[str, Sequence[Span] | str]], title: str = "torch-poet", theme: str = "auto") -> str:
+def html_page(
+    sections: Sequence[tuple[str, Sequence[Span] | str]],
+    title: str = "torch-poet",
+    theme: str = "auto",
+    rule: Rule | None = None,
+) -> str:
     """A standalone HTML document (for --html out.html, samples/): one section per (heading, spans);
     a plain string instead of spans is shown as it is (text whose library could not be read)."""
     parts = []
     for heading, item in sections:
-        body = f"<pre>{_html.escape(item)}</pre>" if isinstance(item, str) else html(item, theme)
+        body = f"<pre>{_html.escape(item)}</pre>" if isinstance(item, str) else html(item, theme, rule)
         parts.append(f"<h2>{_html.escape(heading)}</h2>\n{body}" if heading else body)
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -197,14 +230,14 @@ class Highlighted:
     summary: Summary
 
     @classmethod
-    def from_spans(cls, spans: Sequence[Span]) -> Highlighted:
-        return cls("".join(s.text for s in spans), tuple(spans), summary(spans))
+    def from_spans(cls, spans: Sequence[Span], rule: Rule | None = None) -> Highlighted:
+        return cls("".join(s.text for s in spans), tuple(spans), summary(spans, rule))
 
     def __str__(self) -> str:
-        return ansi(self.spans)
+        return ansi(self.spans, rule=self.summary.rule)
 
     def __repr__(self) -> str:
-        return f"<Highlighted: {_headline(self.summary)}>"
+        return f"<Highlighted: {_headline(self.summary).splitlines()[0]}>"
 
     def _repr_html_(self) -> str:
-        return html(self.spans)
+        return html(self.spans, rule=self.summary.rule)
