@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from . import __version__
-from .attribution import Span
+from .attribution import Rule, Span
 from .checkpoint import list_models, model_dirs, model_row, read_json, snapshot_path
 from .errors import PoetError
 from .paths import data_root
@@ -60,7 +60,10 @@ Words = Annotated[list[str], Query(max_length=20)]  # a repeatable search field
 class ModelRef(BaseModel):
     project: str | None = Field(None, max_length=200, description="default: the server's model (GET /api/models)")
     model: str | None = Field(None, max_length=200)
-    min_quote: int = Field(10, ge=1, le=1000, description="shortest verbatim match counted as a quote")
+    min_quote: int | None = Field(
+        None, ge=1, le=1000, description="shortest quote; default: the length unseen text reaches by chance in the library"
+    )
+    phrases: bool = Field(False, description="also mark shorter matches (common phrases)")
 
 
 class Sampling(ModelRef):
@@ -256,12 +259,12 @@ class Streams:
             stop.set()
 
 
-def highlight_data(spans: Sequence[Span], everything: Sequence[Span] | None = None) -> dict:
+def highlight_data(spans: Sequence[Span], rule: Rule, everything: Sequence[Span] | None = None) -> dict:
     """`record()` of spans (the summary of `everything`, default the same spans), lightened for the page: one
     source per book, and the first source's passage around each quote (`before`, `after`) for its hover card."""
-    data = record(Highlighted.from_spans(spans))
+    data = record(Highlighted.from_spans(spans, rule))
     if everything is not None:
-        data["summary"] = record(replace(Highlighted.from_spans(everything), spans=()))["summary"]
+        data["summary"] = record(replace(Highlighted.from_spans(everything, rule), spans=()))["summary"]
     for item, span in zip(data["spans"], spans):
         if span.quoted:
             first: dict[str, dict] = {}
@@ -272,10 +275,11 @@ def highlight_data(spans: Sequence[Span], everything: Sequence[Span] | None = No
     return data
 
 
-def quotes(loaded: Loaded, text: str, min_quote: int) -> dict:
+def quotes(loaded: Loaded, text: str, req: ModelRef) -> dict:
     if loaded.no_quotes:
         return {"summary": None, "spans": None, "warning": loaded.no_quotes}
-    return highlight_data(loaded.poet.index().segment(text, min_quote))
+    index = loaded.poet.index()
+    return highlight_data(index.segment(text, req.min_quote, req.phrases), index.rule(req.min_quote))
 
 
 def public(row: dict) -> dict:
@@ -386,7 +390,7 @@ def create_app(
         """Generate all at once: the text, its seed, its quotes."""
         loaded, s = start(req)
         text = s.read_all()[0]
-        found = quotes(loaded, text, req.min_quote) if req.highlight else {}
+        found = quotes(loaded, text, req) if req.highlight else {}
         return {"seed": s.seed, "text": text, **found}
 
     @app.post("/api/stream", response_class=StreamingResponse,
@@ -395,7 +399,12 @@ def create_app(
         """Generate as server-sent events: `start` {seed, warning}, `text` {text} per chunk, `spans` {spans,
         summary} as quotes become final, then `done` {text}, or `error` {error}."""
         loaded, s = await asyncio.get_running_loop().run_in_executor(streams.pool, start, req)  # bad input: a 4xx
-        live = loaded.poet.live(req.min_quote) if req.highlight and not loaded.no_quotes else None
+        live = loaded.poet.live(req.min_quote, req.phrases) if req.highlight and not loaded.no_quotes else None
+        everything: list[Span] = []
+
+        def spans(new: list[Span]) -> dict:
+            everything.extend(new)
+            return highlight_data(new, live.rule, everything)
 
         def work(emit: Callable[[str, dict], None], stop: threading.Event) -> None:
             emit("start", {"seed": s.seed, "warning": loaded.no_quotes if req.highlight else None})
@@ -403,10 +412,10 @@ def create_app(
                 if stop.is_set():
                     return
                 emit("text", {"text": chunk[0]})
-                if live and (spans := live.feed(chunk[0])):
-                    emit("spans", highlight_data(spans, live.spans))
+                if live and (new := live.feed(chunk[0])):
+                    emit("spans", spans(new))
             if live:
-                emit("spans", highlight_data(live.finish(), live.spans))
+                emit("spans", spans(live.finish()))
             emit("done", {"text": s.texts[0]})
 
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -421,7 +430,7 @@ def create_app(
         seed = secrets.randbelow(2**31) if req.seed is None else req.seed
         with conversation.lock:
             answer = conversation.poet.chat_turn(req.text, req.sentences, **req.options(), seed=seed)
-        return {"session": session, "seed": seed, "answer": answer, **quotes(loaded, answer, req.min_quote)}
+        return {"session": session, "seed": seed, "answer": answer, **quotes(loaded, answer, req)}
 
     @app.post("/api/chat/reset")
     def reset(req: ResetRequest) -> dict:
@@ -434,7 +443,7 @@ def create_app(
         _, loaded = models.get(req)
         if loaded.no_quotes:
             raise HTTPException(409, loaded.no_quotes)
-        return quotes(loaded, req.text, req.min_quote)
+        return quotes(loaded, req.text, req)
 
     @app.get("/api/search")
     def search(author: Words = [], title: Words = [], language: Words = [], subject: Words = [],

@@ -74,7 +74,8 @@ function formValues(form) {
   const values = {};
   for (const field of form.elements) {
     if (!field.name || field.value === "") continue;
-    values[field.name] = field.type === "number" ? Number(field.value) : field.value;
+    if (field.type === "checkbox") values[field.name] = field.checked;
+    else values[field.name] = field.type === "number" ? Number(field.value) : field.value;
   }
   return values;
 }
@@ -133,7 +134,7 @@ class Highlighted {
 
   addSpans(spans, summary) {
     for (const span of spans) {
-      this.tail.before(span.quoted ? this.quote(span) : span.text);
+      this.tail.before(span.quoted ? this.quote(span) : span.phrase ? this.phrase(span) : span.text);
       this.covered = span.end;
     }
     this.tail.data = this.text.slice(this.covered);
@@ -151,14 +152,23 @@ class Highlighted {
     return node;
   }
 
+  phrase(span) {
+    return el("span", { class: "phrase", title: `a common phrase: ${plural(span.count, "place")} in the library` }, span.text);
+  }
+
   legend(summary) {
     if (!summary) return;
     const share = `${(100 * summary.fraction).toFixed(1)}% of ${plural(summary.chars, "char")}`;
-    const longest = summary.quotes ? `, the longest ${summary.longest_chars} chars` : "";
+    const longest = summary.quotes
+      ? ` (${summary.per_1000.toFixed(1)} per 1,000 chars), the longest ${summary.longest_chars} chars` : "";
     const items = summary.sources.map((s, i) => el("li", {},
       el("span", { class: `swatch q${i % PALETTE}` }, `[${i + 1}]`), " ", bookLink(s),
       ` (${plural(s.quotes, "quote")}, ${plural(s.chars, "char")})`));
-    this.legendNode.replaceChildren(el("li", {}, `${share} quoted in ${plural(summary.quotes, "quote")}${longest}`), ...items);
+    // with one book the colour says it all: the quotes lose their superscript numbers
+    this.textNode.classList.toggle("one-book", summary.sources.length <= 1);
+    const rule = summary.rule ? [el("li", { class: "rule" }, summary.rule)] : [];
+    this.legendNode.replaceChildren(el("li", {}, `${share} quoted in ${plural(summary.quotes, "quote")}${longest}`),
+      ...rule, ...items);
   }
 }
 
@@ -181,7 +191,7 @@ const card = {
     const others = q.refs.length > 1 ? `also in ${q.refs.slice(1).map((n) => `[${n}]`).join(", ")}; ` : "";
     this.node.replaceChildren(
       el("b", {}, `[${q.refs[0]}] `, bookLink(first), `, character ${first.offset.toLocaleString("en")}`),
-      el("p", { class: "passage" }, q.before, el("mark", {}, q.text), q.after),
+      el("p", { class: "passage" }, q.before, el("mark", {}, q.sources[0].text || q.text), q.after),
       ...(q.count > 1 ? [el("i", {}, `${others}${plural(q.count, "place")} in all`)] : []));
     this.owner = quote;
     this.node.hidden = false;
@@ -329,6 +339,12 @@ function chart(history) {
   return plot;
 }
 
+/** The memorisation figures of the sample measured at a snapshot (history.jsonl). */
+function memorisation(row) {
+  if (row?.quoted == null) return "–";
+  return `${(100 * row.quoted).toFixed(1)}% · longest ${row.longest_quote} chars · ${row.quotes_per_1000} per 1,000`;
+}
+
 function fact(name, value) {
   return el("div", {}, el("dt", {}, name), el("dd", {}, value));
 }
@@ -346,6 +362,7 @@ async function renderModel(row, node) {
       fact("best val", row.best_bpc === null ? "–" : `${row.best_bpc.toFixed(3)} bpc`),
       fact("speed", detail.chars_per_sec ? `${Math.round(detail.chars_per_sec).toLocaleString("en")} chars/s` : "–"),
       fact("model", shape),
+      fact("quoted", memorisation(history.at(-1))),
       fact("size", `${(row.bytes / 1e6).toFixed(1)} MB`),
       fact("updated", new Date(row.updated * 1000).toLocaleString())),
     chart(history),
