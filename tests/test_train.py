@@ -231,7 +231,25 @@ def test_tensorboard_logs_the_statistics(tmp_path):
     assert val[0].value == pytest.approx(t.history[-1]["val_bpc"], rel=1e-4)
 
 
-def test_poet_plot_writes_two_panels(tmp_path):
+def test_each_snapshot_measures_the_memorisation_of_a_sample(tmp_path):
+    from torch_poet.attribution import summary
+    from torch_poet.sample import generate
+    from torch_poet.train import MEASURE_TEMPERATURE
+
+    text = SHAKESPEARE.read_text()[:10_000]
+    t = Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=6))
+    t.run()
+    row = t.history[-1]
+    sample = generate(t.model, t.library.vocab, ". ", t.cfg.sample_length, temperature=MEASURE_TEMPERATURE,
+                      seed=t.cfg.seed + row["step"])[0]  # fmt: skip
+    figures = summary(t.index.segment(sample)).figures
+    assert (row["quoted"], row["longest_quote"], row["quotes_per_1000"]) == (
+        round(figures.fraction, 4), figures.longest, round(figures.per_1000, 2))
+    assert (tmp_path / "m" / "index" / "meta.json").exists()  # the same cached index as Poet's
+    assert json.loads((tmp_path / "m" / "history.jsonl").read_text().splitlines()[-1])["quoted"] == row["quoted"]
+
+
+def test_poet_plot_writes_three_panels(tmp_path):
     from PIL import Image
 
     text = SHAKESPEARE.read_text()[:10_000]
@@ -241,11 +259,12 @@ def test_poet_plot_writes_two_panels(tmp_path):
     out = subprocess.run(cmd + ["--model", "y", "-o", str(tmp_path / "p.png")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     img = Image.open(tmp_path / "p.png").convert("L")
-    assert img.size == (1200, 450)
+    assert img.size == (1700, 450)
     w, h = img.size
-    for half in (img.crop((0, 0, w // 2, h)), img.crop((w // 2, 0, w, h))):  # each panel has real content
-        assert len(set(half.get_flattened_data())) > 20
-        assert sum(1 for v in half.get_flattened_data() if v < 128) > 500
+    for k in range(3):  # loss against minutes and against step, memorisation: each panel has real content
+        third = img.crop((k * w // 3, 0, (k + 1) * w // 3, h))
+        assert len(set(third.get_flattened_data())) > 20
+        assert sum(1 for v in third.get_flattened_data() if v < 128) > 500
     missing = subprocess.run(cmd + ["--model", "nope"], capture_output=True, text=True)
     assert missing.returncode == 2 and "no training history" in missing.stderr and "Traceback" not in missing.stderr
 

@@ -200,30 +200,53 @@ class Stats:
     chars_per_sec: float
     lr: float
     wall: float  # unix time
+    # memorisation of a sample written at this snapshot (see `sample_figures`)
+    quoted: float | None = None  # the share of its characters inside quotes of the library
+    longest_quote: int | None = None  # its longest quote, in characters
+    quotes_per_1000: float | None = None  # quotes per 1,000 characters
 
 
 def write_samples(trainer: "Trainer", log) -> None:
     """Text at a few temperatures from the prompt ". ", highlighted by source, printed and saved under
     samples/ (plain text and an HTML page with the quotes linked to their books)."""
-    from .attribution import Index
     from .render import ansi, html_page, no_color
     from .sample import generate
 
     cfg, step = trainer.cfg, trainer.step
-    if trainer.index is None:
-        trainer.index = Index.cached(trainer.dir / "index", trainer.library.texts)
+    index = trainer.attribution(log)
+    rule = index.rule()
     parts, pages = [], []
     for temp in cfg.sample_temperatures:
         text = generate(trainer.model, trainer.library.vocab, ". ", cfg.sample_length, temperature=temp, seed=cfg.seed + step)[0]
-        spans = trainer.index.segment(text)
+        spans = index.segment(text)
         parts.append(f"--- temperature {temp} ---\n{text}\n")
         if trainer.tensorboard is not None:
             trainer.tensorboard.add_text(f"sample/temperature {temp}", text, step)
         pages.append((f"temperature {temp}", spans))
-        log(f"sample at temperature {temp}:\n{ansi(spans, color=sys.stderr.isatty() and not no_color())}\n")
+        log(f"sample at temperature {temp}:\n{ansi(spans, sys.stderr.isatty() and not no_color(), rule)}\n")
     base = trainer.dir / "samples" / f"step{step:08d}"
     atomic_write(base.with_suffix(".txt"), "\n".join(parts).encode())
-    atomic_write(base.with_suffix(".html"), html_page(pages, title=f"{trainer.dir.name}, step {step}").encode())
+    page = html_page(pages, title=f"{trainer.dir.name}, step {step}", rule=rule)
+    atomic_write(base.with_suffix(".html"), page.encode())
+
+
+MEASURE_TEMPERATURE = 0.8  # the sample measured at each snapshot: generate's default temperature
+
+
+def sample_figures(trainer: "Trainer", log) -> dict:
+    """Memorisation at this snapshot: one sample (sample_length chars at MEASURE_TEMPERATURE from ". ")
+    segmented against the library, so that a long run shows where it stops learning style and starts
+    reciting its books. History columns: quoted, longest_quote, quotes_per_1000."""
+    from .attribution import summary
+    from .sample import generate
+
+    cfg = trainer.cfg
+    text = generate(trainer.model, trainer.library.vocab, ". ", cfg.sample_length, temperature=MEASURE_TEMPERATURE,
+                    seed=cfg.seed + trainer.step)[0]  # fmt: skip
+    trainer.model.train()
+    figures = summary(trainer.attribution(log).segment(text)).figures
+    return {"quoted": round(figures.fraction, 4), "longest_quote": figures.longest,
+            "quotes_per_1000": round(figures.per_1000, 2)}  # fmt: skip
 
 
 class Trainer:
@@ -274,7 +297,7 @@ class Trainer:
         self._seed_rank()
         self.history: list[dict] = []
         self.state = None
-        self.index = None  # the attribution index, built the first time samples are highlighted
+        self.index = None  # the attribution index, built at the first snapshot (see `attribution`)
         self.tensorboard = tensorboard_writer(self.dir) if self.cfg.tensorboard else None
         self.config = {
             "model": asdict(mcfg),
@@ -365,6 +388,14 @@ class Trainer:
         }
         for name in which:
             checkpoint.save_snapshot(checkpoint.snapshot_path(self.dir, name), self.model, self.opt, meta, extra)
+
+    def attribution(self, log):
+        """The library's attribution index, kept in <model dir>/index/ as Poet keeps it."""
+        from .attribution import Index
+
+        if self.index is None:
+            self.index = Index.cached(self.dir / "index", self.library.texts, log)
+        return self.index
 
     def _write_history(self) -> None:
         lines = "".join(json.dumps(h) + "\n" for h in self.history)
@@ -495,6 +526,7 @@ class Trainer:
             chars_per_sec=round(rate, 1),
             lr=self.opt.param_groups[0]["lr"],
             wall=round(time.time(), 1),
+            **sample_figures(self, log),
         )
         self.history.append(asdict(stats))
         t = time.monotonic()
@@ -593,7 +625,9 @@ def format_stats(s: Stats, improved: bool) -> str:
     return (
         f"{s.time / 60:7.1f} min  step {s.step:>7}  epoch {s.epoch:6.2f}  train {s.train_loss:.3f}  "
         f"val {s.val_loss:.3f} ({s.val_bpc:.3f} bpc, acc {s.val_acc:.1%})  "
-        f"{s.sec_per_sample:.6f} s/sample  {s.chars_per_sec:,.0f} chars/s" + ("  *best" if improved else "")
+        f"{s.sec_per_sample:.6f} s/sample  {s.chars_per_sec:,.0f} chars/s"
+        + (f"  quoted {s.quoted:.1%} (longest {s.longest_quote})" if s.quoted is not None else "")
+        + ("  *best" if improved else "")
     )
 
 
