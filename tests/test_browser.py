@@ -102,8 +102,9 @@ def test_write_streams_the_text_then_highlights_its_quotes(page, server):
     summary = expected["summary"]
     assert page.locator("#write-out .quote").count() == summary["quotes"] > 0
     legend = page.locator("#write-legend li")
-    expect(legend).to_have_count(1 + len(summary["sources"]))
+    expect(legend).to_have_count(2 + len(summary["sources"]))  # the figures, the quote rule, one line per book
     expect(legend.first).to_contain_text(f"quoted in {summary['quotes']} quote")
+    expect(legend.nth(1)).to_have_text(summary["rule"])
     expect(page.locator("#write-legend a")).to_have_attribute("href", PRIDE_AND_PREJUDICE)
     expect(page.locator("#write-status")).to_contain_text("400 chars in")
 
@@ -115,8 +116,9 @@ def test_a_quote_shows_its_source_on_hover_and_from_the_keyboard(page, server):
     quote, card = page.locator("#write-out .quote").nth(i), page.locator("#card")
     quote.hover()
     expect(card).to_be_visible()
-    expect(card.locator("mark")).to_have_text(quotes[i]["text"])
-    assert card.locator(".passage").text_content() == quotes[i]["before"] + quotes[i]["text"] + quotes[i]["after"]
+    book_text = quotes[i]["sources"][0]["text"]  # the quote as the book has it, its line breaks included
+    expect(card.locator("mark")).to_have_text(book_text)
+    assert card.locator(".passage").text_content() == quotes[i]["before"] + book_text + quotes[i]["after"]
     expect(card.locator("a")).to_have_attribute("href", PRIDE_AND_PREJUDICE)
     expect(card).to_contain_text(f"character {quotes[i]['sources'][0]['offset']:,}")
     shoot(page, "hover-card")

@@ -234,13 +234,13 @@ def test_tensorboard_logs_the_statistics(tmp_path):
 def test_each_snapshot_measures_the_memorisation_of_a_sample(tmp_path):
     from torch_poet.attribution import summary
     from torch_poet.sample import generate
-    from torch_poet.train import MEASURE_TEMPERATURE
+    from torch_poet.train import MEASURE_TEMPERATURE, sample_prompt
 
     text = SHAKESPEARE.read_text()[:10_000]
     t = Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=6))
     t.run()
     row = t.history[-1]
-    sample = generate(t.model, t.library.vocab, ". ", t.cfg.sample_length, temperature=MEASURE_TEMPERATURE,
+    sample = generate(t.model, t.library.vocab, sample_prompt(t.library.vocab), t.cfg.sample_length, temperature=MEASURE_TEMPERATURE,
                       seed=t.cfg.seed + row["step"])[0]  # fmt: skip
     figures = summary(t.index.segment(sample)).figures
     assert (row["quoted"], row["longest_quote"], row["quotes_per_1000"]) == (

@@ -217,7 +217,8 @@ def write_samples(trainer: "Trainer", log) -> None:
     rule = index.rule()
     parts, pages = [], []
     for temp in cfg.sample_temperatures:
-        text = generate(trainer.model, trainer.library.vocab, ". ", cfg.sample_length, temperature=temp, seed=cfg.seed + step)[0]
+        text = generate(trainer.model, trainer.library.vocab, sample_prompt(trainer.library.vocab), cfg.sample_length,
+                        temperature=temp, seed=cfg.seed + step)[0]  # fmt: skip
         spans = index.segment(text)
         parts.append(f"--- temperature {temp} ---\n{text}\n")
         if trainer.tensorboard is not None:
@@ -233,6 +234,11 @@ def write_samples(trainer: "Trainer", log) -> None:
 MEASURE_TEMPERATURE = 0.8  # the sample measured at each snapshot: generate's default temperature
 
 
+def sample_prompt(vocab: str) -> str:
+    """". " as far as the library has those characters (a library without full stops starts elsewhere)."""
+    return "".join(c for c in ". " if c in vocab) or vocab[:1]
+
+
 def sample_figures(trainer: "Trainer", log) -> dict:
     """Memorisation at this snapshot: one sample (sample_length chars at MEASURE_TEMPERATURE from ". ")
     segmented against the library, so that a long run shows where it stops learning style and starts
@@ -241,8 +247,8 @@ def sample_figures(trainer: "Trainer", log) -> dict:
     from .sample import generate
 
     cfg = trainer.cfg
-    text = generate(trainer.model, trainer.library.vocab, ". ", cfg.sample_length, temperature=MEASURE_TEMPERATURE,
-                    seed=cfg.seed + trainer.step)[0]  # fmt: skip
+    text = generate(trainer.model, trainer.library.vocab, sample_prompt(trainer.library.vocab), cfg.sample_length,
+                    temperature=MEASURE_TEMPERATURE, seed=cfg.seed + trainer.step)[0]  # fmt: skip
     trainer.model.train()
     figures = summary(trainer.attribution(log).segment(text)).figures
     return {"quoted": round(figures.fraction, 4), "longest_quote": figures.longest,
