@@ -8,7 +8,6 @@ keeps a search over the whole catalog in the low milliseconds.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import os
@@ -31,6 +30,8 @@ from .fetch import Source, get, parse_book_id, resolve_source
 FEEDS = ("cache/epub/feeds/pg_catalog.csv.gz", "cache/epub/feeds/pg_catalog.csv")  # smaller one first
 MAX_AGE = 7 * 24 * 3600  # seconds; Gutenberg adds books daily, but a week-old catalog is fine for training
 PARSED_FORMAT = 1  # bump when the JSON layout changes, so old caches are rebuilt
+MAX_CATALOG_BYTES = 256 * 2**20  # the catalog is about 15 MB as CSV (5 MB gzipped), and grows slowly
+MIN_KEPT = 0.9  # a new catalog with fewer rows than this fraction of the cached one is cut short, not newer
 CSV_COLUMNS = {  # CSV header → our column name
     "Text#": "id",
     "Type": "type",
@@ -203,8 +204,8 @@ class Catalog:
 def parse_catalog(data: bytes, name: str = "pg_catalog.csv") -> dict[str, list]:
     """Columns of a `pg_catalog.csv` (plain or gzip); malformed rows are skipped with a warning."""
     try:
-        text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8-sig")
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+        text = (_gunzip(data, name) if data[:2] == b"\x1f\x8b" else data).decode("utf-8-sig")
+    except (OSError, zlib.error, UnicodeDecodeError) as e:
         raise PoetError(f"{name} is not a Project Gutenberg catalog ({e}): delete it or use another --mirror") from e
     rows = csv.reader(io.StringIO(text, newline=""))  # titles hold line breaks inside quoted fields
     header = next(rows, [])
@@ -213,6 +214,9 @@ def parse_catalog(data: bytes, name: str = "pg_catalog.csv") -> dict[str, list]:
             f"{name} is not a Project Gutenberg catalog (its header lacks {', '.join(CSV_COLUMNS)}): "
             "use --mirror with a source that has cache/epub/feeds/pg_catalog.csv"
         )
+    if text and not text.endswith("\n"):  # the catalog ends with a line break: a cut in a row shows
+        raise PoetError(f"{name} is cut short (it ends in the middle of a row): nothing was cached; try again "
+                        "later or use another --mirror")  # fmt: skip
     where = {column: header.index(field) for field, column in CSV_COLUMNS.items()}
     columns: dict[str, list] = {column: [] for column in where}
     skipped = 0
@@ -232,6 +236,19 @@ def parse_catalog(data: bytes, name: str = "pg_catalog.csv") -> dict[str, list]:
     return columns
 
 
+def _gunzip(data: bytes, name: str) -> bytes:
+    """Decompressed, refusing more than MAX_CATALOG_BYTES (a small file may unpack to gigabytes)."""
+    unpack = zlib.decompressobj(wbits=31)
+    out = unpack.decompress(data, MAX_CATALOG_BYTES)
+    if unpack.unconsumed_tail:
+        raise PoetError(f"{name} unpacks to more than {MAX_CATALOG_BYTES / 1e6:,.0f} MB, more than a catalog can be: "
+                        "use another --mirror")  # fmt: skip
+    if not unpack.eof:
+        raise PoetError(f"{name} is cut short (its gzip stream ends early): nothing was cached; try again later or "
+                        "use another --mirror")  # fmt: skip
+    return out
+
+
 def load_catalog(
     source: str | os.PathLike | Source | None = None, cache: str | os.PathLike | None = None, refresh: bool = False
 ) -> Catalog:
@@ -245,24 +262,34 @@ def load_catalog(
             return cached
     try:
         name, data = _download(resolve_source(source))
+        catalog = Catalog(parse_catalog(data, name))
+        _check_rows(catalog, name, parsed)
     except PoetError as e:
         stale = None if refresh else _read_parsed(parsed)
         if stale is None:
             raise
         warnings.warn(f"could not refresh the catalog, using the cached one: {e}", stacklevel=2)
         return stale
-    catalog = Catalog(parse_catalog(data, name))
     atomic_write(folder / Path(name).name, data)  # the catalog as downloaded, for anyone who wants to read it
     payload = {"format": PARSED_FORMAT, "columns": catalog.columns, "folded": catalog.folded}
     atomic_write(parsed, json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
     return catalog
 
 
+def _check_rows(catalog: Catalog, name: str, parsed: Path) -> None:
+    """Gutenberg's catalog only grows: a download with far fewer rows than the cached one was cut short."""
+    before = _read_parsed(parsed) if parsed.is_file() else None
+    if before is not None and len(catalog) < MIN_KEPT * len(before):
+        raise PoetError(f"{name} has {len(catalog):,} books where the cached catalog has {len(before):,}: it looks "
+                        "cut short, so it was not cached; try again later or use another --mirror")  # fmt: skip
+
+
 def _download(source: Source) -> tuple[str, bytes]:
+    """(where the catalog came from, its bytes), the smaller form first."""
     for rel in FEEDS:
-        data = get(source, rel)
+        data = get(source, rel, MAX_CATALOG_BYTES)
         if data is not None:
-            return rel, data
+            return source.where(rel), data
     raise PoetError(f"no {FEEDS[1]}(.gz) on {source.base}: use --mirror with a source that has the catalog")
 
 

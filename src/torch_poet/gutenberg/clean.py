@@ -29,6 +29,9 @@ CREDITS = re.compile(
     re.I,
 )
 LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
+HTML = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype html|html|head|body)\b", re.I | re.S)
+CONTROL = bytes(c for c in range(32) if c not in b"\t\n\r\f\x1b")  # bytes that plain text hardly ever holds
+MIN_PLAIN_BOOK = 1_000  # bytes: a file without Gutenberg markers must at least look like a text of some length
 DECLARED_CHARSET = re.compile(rb"^Character set encoding:[ \t]*([\w.:-]+)", re.I | re.M)
 
 
@@ -57,16 +60,48 @@ def _decode_legacy(data: bytes) -> str:
     return data.decode("latin-1")  # never fails: every byte is a character
 
 
-def strip_boilerplate(text: str, name: str = "text") -> str:
-    """The book between the Gutenberg header and footer, without the production credits that open it.
+def text_problem(data: bytes) -> str | None:
+    """What makes `data` not plain text (an HTML page, binary data), or None if it looks like text."""
+    if HTML.match(data[:4096]):
+        return "an HTML page"
+    sample = data[:65536]
+    controls = len(sample) - len(sample.translate(None, CONTROL))
+    if b"\x00" in sample or controls > len(sample) // 100:
+        return f"binary data ({controls:,} control bytes in its first {len(sample):,})"
+    return None
 
-    A text with no marker at all is kept whole (with a warning): it may be a local file that never had any.
-    """
+
+def book_problem(data: bytes) -> str | None:
+    """Why `data` cannot be a complete Gutenberg text (HTML, binary, a header without its footer: cut short, or
+    no markers and too short to be a book), or None if it can: checked before anything is cached."""
+    problem = text_problem(data)
+    if problem:
+        return problem
+    text = decode(data)
+    start = header_end(text)
+    if start and not END.search(text, start.end()):
+        return f"cut short ({len(data):,} bytes: the Project Gutenberg header is there but not the footer)"
+    if not start and len(data) < MIN_PLAIN_BOOK:
+        return f"only {len(data)} bytes without Project Gutenberg markers"
+    return None
+
+
+def header_end(text: str) -> re.Match | None:
+    """The START marker, or in 1990s files the end of the licence block that opens them; None if neither."""
     start = START.search(text)
     if start is None:
         small_print = SMALL_PRINT_END.search(text)
         # Only a licence block in the header counts; in later files the same block sits in the footer.
         start = small_print if small_print and small_print.start() < len(text) // 2 else None
+    return start
+
+
+def strip_boilerplate(text: str, name: str = "text") -> str:
+    """The book between the Gutenberg header and footer, without the production credits that open it.
+
+    A text with no marker at all is kept whole (with a warning): it may be a local file that never had any.
+    """
+    start = header_end(text)
     begin = start.end() if start else 0
     end = END.search(text, begin)
     if start is None and end is None:

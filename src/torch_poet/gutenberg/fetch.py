@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -21,13 +22,16 @@ from urllib.request import Request, urlopen
 
 from ..errors import PoetError
 from ..paths import atomic_write, cache_root
-from .clean import clean
+from .clean import book_problem, clean
 
 DEFAULT_SOURCE = "https://www.gutenberg.org/"
 USER_AGENT = "torch-poet/0.1 (character-level language models; Python urllib)"
 GUTENBERG_HOSTS = {"gutenberg.org", "www.gutenberg.org"}
 GUTENBERG_DELAY = 2.0  # seconds between two requests to gutenberg.org itself
 DAILY_LIMIT = 100  # books a day from gutenberg.org itself; more is bulk use, which belongs on a mirror
+MAX_BOOK_BYTES = 64 * 2**20  # the longest Gutenberg texts are about 20 MB
+PROGRESS_AFTER = 2.0  # seconds: a download that takes longer shows a progress line on stderr...
+PROGRESS_EVERY = 5.0  # ...and another one every this many seconds
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Source:
     timeout: float = 30.0  # for the connection and for each read
     retries: int = 3  # further tries after a 5xx, a timeout or a dropped connection
     backoff: float = 1.0  # the first retry waits this long, each later one twice as long
+    deadline: float = 180.0  # seconds for one file, all tries together: a mirror that drips bytes still ends
 
     @property
     def is_local(self) -> bool:
@@ -47,6 +52,10 @@ class Source:
     @property
     def host(self) -> str:
         return "" if self.is_local else (urlsplit(self.base).hostname or "")
+
+    def where(self, rel: str) -> str:
+        """The URL (or local path) of `rel` under this source."""
+        return str(Path(self.base, rel)) if self.is_local else urljoin(self.base, rel)
 
 
 def resolve_source(source: str | os.PathLike | Source | None = None) -> Source:
@@ -98,36 +107,55 @@ _request_lock = threading.Lock()  # one request at a time, from any thread
 _last_request: dict[str, float] = {}  # host → time.monotonic() of its last request
 
 
-def get(source: Source, rel: str) -> bytes | None:
-    """The bytes of `rel` under the source, or None if it does not exist there."""
+def get(source: Source, rel: str, limit: int = MAX_BOOK_BYTES) -> bytes | None:
+    """The bytes of `rel` under the source, or None if it does not exist there; more than `limit` bytes, or
+    longer than the source's deadline, is a PoetError (nothing is kept of it)."""
     if source.is_local:
         path = Path(source.base, rel)
-        return path.read_bytes() if path.is_file() else None
-    url = urljoin(source.base, rel)
+        if not path.is_file():
+            return None
+        if path.stat().st_size > limit:
+            raise PoetError(too_big(source.where(rel), path.stat().st_size, limit))
+        return path.read_bytes()
+    url = source.where(rel)
+    deadline = time.monotonic() + source.deadline
     for attempt in range(source.retries + 1):
         try:
             with _request_lock:
                 wait = _last_request.get(source.host, -source.delay) + source.delay - time.monotonic()
                 time.sleep(max(0.0, wait))
                 try:
-                    return _request(url, source.timeout)
+                    return _request(url, source, deadline, limit)
                 finally:
                     _last_request[source.host] = time.monotonic()
         except _Retry as e:
             problem = e
-            if attempt < source.retries:
-                time.sleep(source.backoff * 2**attempt)
+            pause = source.backoff * 2**attempt
+            if attempt == source.retries or time.monotonic() + pause >= deadline:
+                break
+            if pause >= PROGRESS_AFTER / 2:
+                say(f"{url}: {e}; trying again in {pause:g} s")
+            time.sleep(pause)
     raise PoetError(
-        f"could not download {url} ({problem}; {source.retries + 1} tries): "
+        f"could not download {url} ({problem}; {attempt + 1} tries): "
         "check your connection, or use another mirror with --mirror URL or a local directory"
     )
 
 
-def _request(url: str, timeout: float) -> bytes | None:
+def say(message: str) -> None:
+    print(f"poet: {message}", file=sys.stderr, flush=True)
+
+
+def too_big(where: str, size: int, limit: int) -> str:
+    return (f"{where} is {size / 1e6:,.1f} MB, more than the {limit / 1e6:,.0f} MB a Project Gutenberg file can be: "
+            "nothing was cached; check the --mirror URL or use another mirror")  # fmt: skip
+
+
+def _request(url: str, source: Source, deadline: float, limit: int) -> bytes | None:
+    timeout = max(0.01, min(source.timeout, deadline - time.monotonic()))
     try:
         with urlopen(Request(url, headers={"User-Agent": USER_AGENT}), timeout=timeout) as response:
-            data = response.read()
-            expected = response.headers.get("Content-Length")
+            return _read(response, url, source, deadline, limit)
     except HTTPError as e:
         e.close()  # its body (an error page) is not needed
         if e.code in (404, 410):
@@ -140,9 +168,36 @@ def _request(url: str, timeout: float) -> bytes | None:
     except (TimeoutError, URLError, http.client.HTTPException, OSError) as e:
         reason = getattr(e, "reason", e)
         raise _Retry("timed out" if isinstance(reason, TimeoutError) else str(reason)) from e
-    if expected is not None and expected.isdigit() and len(data) != int(expected):
-        raise _Retry(f"truncated: got {len(data)} of {expected} bytes")
-    return data
+
+
+def _read(response, url: str, source: Source, deadline: float, limit: int) -> bytes:
+    """The body, read in pieces so that the size cap and the deadline hold whatever the server sends; a
+    progress line on stderr once it takes more than PROGRESS_AFTER seconds."""
+    expected = response.headers.get("Content-Length")
+    total = int(expected) if expected is not None and expected.isdigit() else None
+    if total is not None and total > limit:
+        raise PoetError(too_big(url, total, limit))
+    start = time.monotonic()
+    shown, parts, got = start + PROGRESS_AFTER, [], 0
+    while piece := response.read1(1 << 16):
+        got += len(piece)
+        if got > limit:
+            raise PoetError(too_big(url, got, limit))
+        parts.append(piece)
+        now = time.monotonic()
+        if now > deadline:
+            raise PoetError(
+                f"{url} is too slow: {got:,} bytes{f' of {total:,}' if total else ''} in {now - start:.0f} s, "
+                f"over the {source.deadline:g} s allowed for one file: nothing was cached; try again later or "
+                "use another mirror with --mirror URL or a local directory"
+            )
+        if now >= shown:
+            shown = now + PROGRESS_EVERY
+            of = f" of {total / 1e6:.1f}" if total else ""
+            say(f"downloading {url}: {got / 1e6:.1f}{of} MB, {got / 1e3 / (now - start):,.0f} kB/s")
+    if total is not None and got != total:
+        raise _Retry(f"truncated: got {got} of {total} bytes")
+    return b"".join(parts)
 
 
 def reserve_download(host: str, folder: Path, today: date | None = None, limit: int = DAILY_LIMIT) -> None:
@@ -181,6 +236,13 @@ def download(
     for rel in candidates(book_id):
         data = get(source, rel)
         if data is not None:
+            problem = book_problem(data)
+            if problem:
+                raise PoetError(
+                    f"{source.where(rel)} is {problem}, "
+                    f"not the text of book {book_id}: nothing was cached; try again later or use another mirror "
+                    "with --mirror URL or a local directory"
+                )
             atomic_write(path, clean(data, f"book {book_id}").encode("utf-8"))
             return path
     raise PoetError(
