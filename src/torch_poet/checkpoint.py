@@ -8,9 +8,11 @@ safetensors holds only raw tensors and a JSON header.
 from __future__ import annotations
 
 import json
+import math
 import os
+import stat
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,11 +21,13 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
 
+from .config import TrainConfig, from_dict
 from .errors import PoetError
 from .model import CharRNN, ModelConfig
 from .paths import atomic_write
 
 SNAPSHOTS = ("last", "best")
+TRAINER_FILES = ("last.safetensors", "best.safetensors", "config.json", "history.jsonl")  # written by trainers only
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -35,6 +39,31 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise PoetError(f"cannot read {path}: {e}; delete it or start a new model with --model NAME") from None
+
+
+def read_config(model_dir: Path) -> dict:
+    """A model's config.json, checked: every section there and of the right kind, every setting known and in
+    range, the vocabulary as long as the model's; anything else is a PoetError naming the problem."""
+    path = Path(model_dir) / "config.json"
+    config = read_json(path)
+    fix = "restore it, or retrain with --restart"
+    try:
+        if not isinstance(config, dict) or not {"model", "vocab", "library"} <= set(config):
+            raise PoetError("it lacks the model, vocab and library sections of a torch-poet model")
+        unknown = sorted(set(config) - {"model", "train", "vocab", "library"})
+        if unknown:
+            raise PoetError(f"unknown section(s) {', '.join(map(repr, unknown))}")
+        model = from_dict(ModelConfig, config["model"], "its model section")
+        from_dict(TrainConfig, config.get("train", {}), "its train section")
+        vocab, library = config["vocab"], config["library"]
+        if not isinstance(vocab, str) or len(vocab) != model.vocab_size or len(set(vocab)) != len(vocab):
+            raise PoetError(f"its vocab is not {model.vocab_size} distinct characters as its model says")
+        texts = library.get("texts", []) if isinstance(library, dict) else None
+        if not isinstance(texts, list) or not all(isinstance(t, dict) for t in texts):
+            raise PoetError("its library section is not a list of texts")
+    except PoetError as e:
+        raise PoetError(f"{path} is not a valid model config: {e}; {fix}") from None
+    return config
 
 
 def snapshot_path(model_dir: Path, which: str) -> Path:
@@ -63,10 +92,19 @@ def training_lock(model_dir: Path) -> Iterator[None]:
         f.truncate(0)
         f.write(str(os.getpid()))
         f.flush()
+        remove_stale_temps(Path(model_dir))
         try:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def remove_stale_temps(model_dir: Path) -> None:
+    """Delete the temp files of trainer writes that a kill cut short (`.last.safetensors.*.tmp`...): only
+    the lock holder writes these, so any that exist when it takes the lock are leftovers."""
+    for name in TRAINER_FILES:
+        for tmp in model_dir.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 def is_training(model_dir: Path) -> bool:
@@ -107,29 +145,61 @@ def save_snapshot(
 
 
 def read_snapshot(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and header of one snapshot; a truncated or corrupt file raises PoetError."""
+    """Tensors and header of one snapshot; a truncated or corrupt file, or a header that is not torch-poet's,
+    raises PoetError."""
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise PoetError(f"snapshot {path} is unreadable ({e})") from None
+    parse_meta(header, path)
+    return tensors, header
+
+
+def parse_meta(header: dict[str, str], path: Path) -> dict:
+    """The snapshot's meta (step, elapsed, best, ...): a JSON object with a whole step, else a PoetError."""
     if "meta" not in header:
         raise PoetError(f"snapshot {path} has no torch-poet header; it was not written by torch-poet")
-    return tensors, header
+    try:
+        meta = json.loads(header["meta"])
+    except ValueError as e:
+        raise PoetError(f"snapshot {path} has a damaged header ({e})") from None
+    step = meta.get("step") if isinstance(meta, dict) else None
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise PoetError(f"snapshot {path} has a damaged header (no step in {str(meta)[:40]!r})")
+    return meta
 
 
 def snapshot_meta(path: Path) -> dict:
     """A snapshot's meta (step, elapsed, best, ...) without reading its tensors."""
     try:
         with safe_open(str(path), framework="pt") as f:
-            return json.loads((f.metadata() or {})["meta"])
-    except (SafetensorError, OSError, ValueError, KeyError) as e:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
         raise PoetError(f"snapshot {path} is unreadable ({e})") from None
+    return parse_meta(header, path)
 
 
-def load_snapshot(model_dir: Path, prefer: str = "last") -> tuple[str, dict[str, torch.Tensor], dict[str, str]]:
-    """The preferred snapshot, else the other one, warning about the one that could not be read."""
+def newest(model_dir: Path) -> str:
+    """"best" when it is ahead of "last" (a kill came between writing the two), else "last"."""
+    steps = {}
+    for which in SNAPSHOTS:
+        try:
+            steps[which] = snapshot_meta(snapshot_path(model_dir, which))["step"]
+        except PoetError:
+            steps[which] = -1
+    return "best" if steps["best"] > steps["last"] else "last"
+
+
+Use = Callable[[dict[str, torch.Tensor], dict[str, str]], None]
+
+
+def load_snapshot(
+    model_dir: Path, prefer: str = "last", use: Use | None = None
+) -> tuple[str, dict[str, torch.Tensor], dict[str, str]]:
+    """The preferred snapshot, else the other one, warning about the one that could not be read or used:
+    `use(tensors, header)` takes it in, or raises PoetError if it is readable but wrong (shapes, missing tensors)."""
     order = [prefer] + [w for w in SNAPSHOTS if w != prefer]
     errors = []
     for which in order:
@@ -141,12 +211,30 @@ def load_snapshot(model_dir: Path, prefer: str = "last") -> tuple[str, dict[str,
         except PoetError as e:
             errors.append(str(e))
             continue
+        try:
+            if use is not None:
+                use(tensors, header)
+        except PoetError as e:
+            errors.append(f"snapshot {path} {e}")
+            continue
         for e in errors:
             warnings.warn(f"{e}; using the {which} snapshot instead", stacklevel=2)
         return which, tensors, header
     if errors:
-        raise PoetError("; ".join(errors) + "; no readable snapshot left: retrain with --restart")
+        raise PoetError("; ".join(errors) + "; no usable snapshot left: retrain with --restart")
     raise PoetError(f"no snapshot in {model_dir}: train a model first with `poet train`")
+
+
+def fit(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Load tensors into module, or a one-line PoetError naming the missing, extra or misshapen tensors."""
+    want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in tensors.items()}
+    problems = [f"{k} missing" for k in want if k not in have] + [f"{k} unexpected" for k in have if k not in want]
+    problems += [f"{k} is {list(have[k])}, not {list(want[k])}" for k in want if k in have and have[k] != want[k]]
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise PoetError(f"does not fit the model in config.json ({shown})")
+    module.load_state_dict(tensors)
 
 
 def split(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -170,10 +258,9 @@ def load_model(
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").exists():
         raise PoetError(f"no model in {model_dir}: train one with `poet train` or check --project/--model")
-    config = read_json(model_dir / "config.json")
-    _, tensors, header = load_snapshot(model_dir, which)
+    config = read_config(model_dir)
     model = CharRNN(ModelConfig(**config["model"]))
-    model.load_state_dict(split(tensors, "model."))
+    _, _, header = load_snapshot(model_dir, which, lambda tensors, header: fit(model, split(tensors, "model.")))
     model.to(device).eval()
     return model, config, json.loads(header["meta"])
 
@@ -184,20 +271,49 @@ def model_dirs(root: Path) -> dict[tuple[str, str], Path]:
 
 
 def model_row(d: Path) -> dict:
-    """A model's step, best validation bpc, size on disk, last update and whether it is training now."""
-    files = [f for f in d.rglob("*") if f.is_file()]
+    """A model's step, best validation bpc, size on disk, last update, whether it is training now, and what is
+    wrong with it (`broken`, None for a model that loads): files may come and go while it is read."""
     row = {"project": d.parent.name, "model": d.name, "path": str(d), "step": None, "best_bpc": None}
-    row["training"] = is_training(d)
+    row["training"], row["broken"] = is_training(d), None
     try:
-        meta = snapshot_meta(snapshot_path(d, "last"))
+        read_config(d)
+        meta = latest_meta(d)
+    except PoetError as e:
+        row["broken"], meta = str(e), None
+    if meta is not None:
         row["step"] = meta["step"]
-        if meta.get("best") not in (None, float("inf")):
-            row["best_bpc"] = round(meta["best"] / 0.6931471805599453, 4)
-    except PoetError:
-        pass  # listed all the same: `poet models` is where one looks for a broken model
-    row["bytes"] = sum(f.stat().st_size for f in files)
-    row["updated"] = max(f.stat().st_mtime for f in files)
+        best = meta.get("best")
+        if isinstance(best, (int, float)) and math.isfinite(best):
+            row["best_bpc"] = round(best / math.log(2), 4)
+    row["bytes"], row["updated"] = disk_usage(d)
     return row
+
+
+def latest_meta(d: Path) -> dict | None:
+    """The meta of the last snapshot, else of the best; None before the first; PoetError if none is readable."""
+    errors = []
+    for which in SNAPSHOTS:
+        try:
+            return snapshot_meta(snapshot_path(d, which))
+        except PoetError as e:
+            errors += [str(e)] if snapshot_path(d, which).exists() else []
+    if errors:
+        raise PoetError("; ".join(errors))
+    return None
+
+
+def disk_usage(d: Path) -> tuple[int, float]:
+    """Bytes of the files under d and the latest modification time, skipping files gone since the listing."""
+    total, latest = 0, 0.0
+    for folder, _, names in os.walk(d):
+        for name in names:
+            try:
+                st = os.stat(os.path.join(folder, name))
+            except FileNotFoundError:  # a temp file renamed or a file deleted meanwhile
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total, latest = total + st.st_size, max(latest, st.st_mtime)
+    return total, latest
 
 
 def list_models(root: Path) -> list[dict]:

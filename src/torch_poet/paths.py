@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -12,6 +14,10 @@ import platformdirs
 from .errors import PoetError
 
 APP = "torch-poet"
+# Project and model names: a letter, digit or _ first, then those, '-', '.', '+' or inner spaces; they become folder
+# names, so nothing that escapes a folder, hides (a leading '.'), expands ('~') or fails on a file system (length).
+NAME = re.compile(r"\w(?:[\w.+ -]*[\w.+-])?")
+MAX_NAME_BYTES = 100
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -32,28 +38,42 @@ def cache_root(cache: str | os.PathLike | None = None) -> Path:
     return platformdirs.user_cache_path(APP)
 
 
+def check_name(kind: str, name: str) -> str:
+    """`name` if it is a valid project or model name (see NAME), else a PoetError saying what is allowed."""
+    if not isinstance(name, str) or not NAME.fullmatch(name) or len(name.encode()) > MAX_NAME_BYTES:
+        raise PoetError(
+            f"invalid {kind} name {name!r}: use up to {MAX_NAME_BYTES} bytes of letters, digits, '_', '-', '.', '+' "
+            "or inner spaces, starting with a letter, digit or '_'"
+        )
+    return name
+
+
 def model_dir(project: str, model: str, root: str | os.PathLike | None = None) -> Path:
     """$POET_HOME/projects/<project>/<model>; names are checked so they never escape the root."""
-    for kind, name in (("project", project), ("model", model)):
-        if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
-            raise PoetError(f"invalid {kind} name {name!r}: use letters, digits, '-' or '_'")
-    return data_root(root) / "projects" / project / model
+    return data_root(root) / "projects" / check_name("project", project) / check_name("model", model)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
     """All of `data` or nothing under `path`: temp file + fsync + rename + fsync of the folder, so a
     crash or kill at any moment leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as e:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise PoetError(
+                f"the disk is full: cannot write {path.name} ({len(data) / 1e6:,.1f} MB) in {path.parent}; free at "
+                "least that much there (old models: `poet models`; downloaded books: the cache) and try again"
+            ) from None
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:

@@ -335,43 +335,57 @@ class Trainer:
     # -- resume -------------------------------------------------------------------------------------
 
     def _resume(self) -> None:
-        old = checkpoint.read_json(self.dir / "config.json")
+        old = checkpoint.read_config(self.dir)
         where = f"model {self.dir}"
         fix = "use --model NEWNAME to train a new model beside it, or --restart to start this one over"
-        if old["library"]["fingerprint"] != self.config["library"]["fingerprint"]:
+        if old["library"].get("fingerprint") != self.config["library"]["fingerprint"]:
             raise PoetError(f"{where} was trained on a different library (books or texts changed): {fix}")
         for k, v in self.config["model"].items():
             if old["model"].get(k) != v:
                 raise PoetError(f"{where} has {k}={old['model'].get(k)}, this run asks {k}={v}: {fix}")
         # any training setting may change on resume (with a warning); the model and the library may not
         new = json.loads(json.dumps(self.config["train"]))  # tuples compare as the lists JSON keeps
-        changed = [k for k, v in new.items() if old["train"].get(k, v) != v]  # a setting new since: unchanged
+        changed = [k for k, v in new.items() if old.get("train", {}).get(k, v) != v]  # a setting new since: unchanged
         if changed and self.dist.main:
             warnings.warn(f"resuming {where} with changed settings: {', '.join(changed)}", stacklevel=3)
-        which, tensors, header = checkpoint.load_snapshot(self.dir, "last")
-        self.model.load_state_dict(checkpoint.split(tensors, "model."))
-        self.opt.load_state_dict(checkpoint.optimizer_state(tensors, header))
-        for g in self.opt.param_groups:
-            g["weight_decay"] = self.cfg.weight_decay
+        # the newer of last and best: a kill between writing best and last leaves best ahead
+        which, _, header = checkpoint.load_snapshot(self.dir, checkpoint.newest(self.dir), self._restore)
         meta = json.loads(header["meta"])
-        self.step, self.elapsed, self.best = meta["step"], meta["elapsed"], meta.get("best", math.inf)
-        self.streams.restore(meta["data"])
-        rng = checkpoint.split(tensors, "rng.")
-        torch.set_rng_state(rng["torch"])
-        self._seed_rank()
-        self.gen.set_state(rng["data"])
-        if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"])
-        carried = checkpoint.split(tensors, "state.")
-        if carried:  # all rows of the batch, whatever the number of processes that wrote it: take ours
-            n, rows = len(self.model.rnns), self.streams.rows
-            self.state = [
-                tuple(carried[f"{i}.{j}"][rows].to(self.device) for j in range(len(carried) // n)) for i in range(n)
-            ]
         self.history = [h for h in read_history(self.dir) if h["step"] <= self.step]
+        row = meta.get("stats")  # the snapshot's own history row: lost if a kill came before history.jsonl
+        if isinstance(row, dict) and all(h["step"] < self.step for h in self.history) and row.get("step") == self.step:
+            self.history.append(row)
+            if self.dist.main:
+                self._write_history()
         if self.dist.main:
             checkpoint.write_json(self.dir / "config.json", self.config)
         self.log(f"resuming {self.dir} from the {which} snapshot at step {self.step} ({self.elapsed / 60:.1f} min)")
+
+    def _restore(self, tensors: dict[str, torch.Tensor], header: dict[str, str]) -> None:
+        """Take in a snapshot's training state, or a PoetError if it is not a complete one."""
+        try:
+            checkpoint.fit(self.model, checkpoint.split(tensors, "model."))
+            self.opt.load_state_dict(checkpoint.optimizer_state(tensors, header))
+            for g in self.opt.param_groups:
+                g["weight_decay"] = self.cfg.weight_decay
+            meta = json.loads(header["meta"])
+            self.step, self.elapsed, self.best = meta["step"], meta["elapsed"], meta.get("best", math.inf)
+            self.streams.restore(meta["data"])
+            rng = checkpoint.split(tensors, "rng.")
+            torch.set_rng_state(rng["torch"])
+            self._seed_rank()
+            self.gen.set_state(rng["data"])
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"])
+            carried = checkpoint.split(tensors, "state.")
+            self.state = None
+            if carried:  # all rows of the batch, whatever the number of processes that wrote it: take ours
+                n, rows = len(self.model.rnns), self.streams.rows
+                self.state = [
+                    tuple(carried[f"{i}.{j}"][rows].to(self.device) for j in range(len(carried) // n)) for i in range(n)
+                ]
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+            raise PoetError(f"does not hold a complete training state ({type(e).__name__}: {e})") from None
 
     # -- snapshots ----------------------------------------------------------------------------------
 
@@ -391,6 +405,7 @@ class Trainer:
             "best": self.best,
             "data": self.streams.state(),
             "val_loss": self.history[-1]["val_loss"] if self.history else None,
+            "stats": self.history[-1] if self.history else None,
         }
         for name in which:
             checkpoint.save_snapshot(checkpoint.snapshot_path(self.dir, name), self.model, self.opt, meta, extra)
@@ -539,8 +554,8 @@ class Trainer:
         improved = val_loss < self.best
         if improved:
             self.best = val_loss
-        self._snapshot("last", *(["best"] if improved else []))
-        self._write_history()
+        self._snapshot(*(["best"] if improved else []), "last")  # best first: a kill between leaves it ahead,
+        self._write_history()  # and resume takes the newer one; history.jsonl last: each snapshot holds its row
         plot_history(self.history, self.dir / "history.png", title=self.dir.name)
         if self.tensorboard is not None:
             for key in ("train_loss", "val_loss", "val_bpc", "val_acc", "chars_per_sec", "lr"):
@@ -643,7 +658,7 @@ def resolve_configs(
     """Configs for a run: the saved ones when the model exists (so rerunning the same command resumes),
     else the defaults; explicit overrides on top. Also returns the saved library spec, if any."""
     path = Path(model_dir) / "config.json"
-    saved = checkpoint.read_json(path) if path.exists() and not restart else None
+    saved = checkpoint.read_config(Path(model_dir)) if path.exists() and not restart else None
     model = {**(saved["model"] if saved else {}), **model_overrides}
     train = {**(saved["train"] if saved else {}), **train_overrides}
     train["sample_temperatures"] = tuple(train.get("sample_temperatures", TrainConfig.sample_temperatures))
