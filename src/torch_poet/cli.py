@@ -89,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import Trainer, pick_device, resolve_configs
 
     spec = LibrarySpec(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LibrarySpec)})
-    project = args.project or ("women_writers" if spec.is_empty() else "library")
+    project = args.project if args.project is not None else "women_writers" if spec.is_empty() else "library"
     where = model_dir(project, args.model, args.root)
     if args.nproc > 1 and distributed.current().world == 1:  # become the launcher of nproc workers
         return distributed.launch(args.nproc, without_option(args.argv, "--nproc"), where)
@@ -549,9 +549,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     for r in rows:
         when = datetime.datetime.fromtimestamp(r["updated"]).strftime("%Y-%m-%d %H:%M")
         bpc = "-" if r["best_bpc"] is None else f"{r['best_bpc']:.3f}"
-        status = "training" if r["training"] else "stopped"
+        status = "broken" if r["broken"] else "training" if r["training"] else "stopped"
         table.add_row(r["project"], r["model"], str(r["step"] or 0), bpc, f"{r['bytes'] / 1e6:.1f} MB", when, status)
     Console().print(table)
+    for r in rows:
+        if r["broken"]:
+            warnings.warn(f"{r['project']}/{r['model']} is broken: {r['broken']}")
     return 0
 
 

@@ -106,11 +106,21 @@ class Library:
 def read_file(path: Path) -> Text:
     """A user's own text file, decoded like a Gutenberg book, stripped of boilerplate when it has any."""
     from .gutenberg import clean
+    from .gutenberg.clean import text_problem
 
     try:
         data = path.read_bytes()
     except OSError as e:
         raise PoetError(f"cannot read {path}: {e.strerror}") from None
+    problem = text_problem(data)
+    if problem is None:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            problem = f"not UTF-8 (byte {e.start:,} is {data[e.start]:#04x}; read as a legacy 8-bit encoding)"
+    if problem:
+        warnings.warn(f"{path} does not look like a text file: it is {problem}; check it is the file you meant, "
+                      "or convert it to UTF-8 text", stacklevel=2)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a plain file without Gutenberg markers is normal here
         text = clean(data, name=str(path))
@@ -177,7 +187,9 @@ def reload(record: list[dict], vocab: str, source: str | None = None, cache: str
         if r.get("book_id") is not None:
             body = gutenberg.book_text(int(r["book_id"]), source, cache)
         else:
-            body = read_file(Path(r["path"])).text
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # said when the model was trained on it
+                body = read_file(Path(r["path"])).text
         fields = {k: r.get(k) for k in ("key", "title", "author", "url", "book_id", "path")}
         texts.append(Text(text=body, **fields))
     return Library(texts, vocab)

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from . import paths
-from .checkpoint import load_model, read_json
+from .checkpoint import load_model, read_config
 from .errors import PoetError
 from .sample import CHUNK, Context, Sampler, Stream
 
@@ -89,11 +89,12 @@ class Poet:
         if which not in ("best", "last"):
             raise PoetError(f"snapshot must be best or last, not {which!r}")
         if model_dir is None:
-            model_dir = paths.model_dir(project or "women_writers", model or "default", root)
+            project, model = project if project is not None else "women_writers", model if model is not None else "default"
+            model_dir = paths.model_dir(project, model, root)
         if not weights:
             if not (Path(model_dir) / "config.json").exists():
                 raise PoetError(f"no model in {model_dir}: train one with `poet train` or check --project/--model")
-            return cls(None, read_json(Path(model_dir) / "config.json"), None, model_dir, source, cache)
+            return cls(None, read_config(Path(model_dir)), None, model_dir, source, cache)
         try:
             device = torch.device(device or default_device())
         except RuntimeError:

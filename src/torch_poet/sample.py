@@ -51,6 +51,8 @@ from .model import step as model_step
 NOISE_BLOCK = 64  # steps of random numbers each sample draws at a time (fixed, so results never depend on chunking)
 CHUNK = 64  # steps per call of the decode loop when streaming
 SMALL_BATCH = 3  # up to this batch size (on CPU) the *_small_loop decoders run; measured crossover ~4
+GREEDY_BELOW = 1e-4  # a lower temperature samples as greedy: logits / T would overflow float32 (all inf, all one char)
+GREEDY_TOP_P = 1e-6  # a lower top-p keeps only the likeliest character: greedy (in float32 such a p rounds to 0)
 
 
 # --- settings -----------------------------------------------------------------------------------------
@@ -66,6 +68,10 @@ class SampleConfig:
 
     def __post_init__(self) -> None:
         check(self.temperature, self.top_k, self.top_p)
+        if self.temperature < GREEDY_BELOW:
+            self.temperature = 0.0
+        if self.top_p is not None and self.top_p < GREEDY_TOP_P:
+            self.temperature, self.top_k, self.top_p = 0.0, None, None
 
     @property
     def greedy(self) -> bool:
@@ -734,7 +740,7 @@ class Sampler:
             raise PoetError(f"length must be a whole number >= 0, not {length!r}")
         context = self.prime(prompt, state, skip_unknown).expand(num)
         with _full_precision(self.device):
-            decoder = self.decoder(context, float(temperature))
+            decoder = self.decoder(context, float(config.temperature))
         return Stream(decoder, self.vocab, length, config, num, seed, self.device, chunk)
 
     def generate(self, prompt: str = "", length: int = 700, **kwargs) -> list[str]:
