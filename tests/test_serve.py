@@ -185,7 +185,7 @@ def test_search_marks_the_books_a_model_was_trained_on(tmp_path, gutenberg_serve
 
 def test_the_page_is_self_contained(client):
     page = client.get("/")
-    assert page.headers["content-security-policy"] == "default-src 'self'"  # nothing from elsewhere can load
+    assert page.headers["content-security-policy"] == "default-src 'self'; frame-ancestors 'none'"  # nor frame it
     assets = [a for a in page.text.split('"') if a.startswith("/")]
     assert sorted(assets) == ["/palette.css", "/static/app.css", "/static/app.js"]
     for asset in assets:

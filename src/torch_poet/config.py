@@ -73,7 +73,8 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check(self, {"vocab_size": whole(0), "cell": choice("lstm", "gru"), "layers": whole(1, 64),
-                     "hidden": whole(1, 65536), "embedding": whole(1, 65536), "dropout": real(0, 1, below=True)})  # fmt: skip
+                     "hidden": whole(1, 65536), "embedding": whole(1, 65536),
+                     "dropout": real(0, 1, below=True)})  # fmt: skip
 
 
 @dataclass
@@ -113,7 +114,8 @@ class TrainConfig:
             "sample_length": whole(1), "val_fraction": real(0, 1, above=True, below=True),
             "eval_chars": whole(1, none=True), "seed": whole(0, 2**63 - 1),
             "device": (lambda v: isinstance(v, str) and bool(DEVICE.fullmatch(v)), "auto, cpu, mps or cuda[:N]"),
-            "precision": choice("auto", "fp32", "bf16"), "tensorboard": choice(False, True), "compile": choice(False, True),
+            "precision": choice("auto", "fp32", "bf16"), "tensorboard": choice(False, True),
+            "compile": choice(False, True),
         })  # fmt: skip
 
 

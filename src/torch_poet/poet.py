@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,8 @@ class Poet:
         if which not in ("best", "last"):
             raise PoetError(f"snapshot must be best or last, not {which!r}")
         if model_dir is None:
-            project, model = project if project is not None else "women_writers", model if model is not None else "default"
-            model_dir = paths.model_dir(project, model, root)
+            project = "women_writers" if project is None else project  # an empty name is an error, not the default
+            model_dir = paths.model_dir(project, "default" if model is None else model, root)
         if not weights:
             if not (Path(model_dir) / "config.json").exists():
                 raise PoetError(f"no model in {model_dir}: train one with `poet train` or check --project/--model")
@@ -215,12 +216,14 @@ class Poet:
         top_p: float | None = None,
         seed: int | None = None,
         max_chars: int = 1000,
+        stop: threading.Event | None = None,
     ) -> str:
         """The model's answer: up to `sentences` sentences continuing the conversation after user_text.
 
         The model's state carries over from turn to turn (the whole dialog is one text it reads and
         writes); `reset()` forgets it. An empty user_text lets the model go on where it stopped.
-        Characters the model never saw are dropped with a warning."""
+        Characters the model never saw are dropped with a warning. Once `stop` is set (its asker has gone), the
+        turn ends at once, answers "" and leaves the conversation as it was."""
         if sentences < 1:
             raise PoetError(f"sentences must be at least 1, not {sentences}")
         temperature = self.chat_temperature if temperature is None else temperature
@@ -234,6 +237,8 @@ class Poet:
         counter = SentenceCounter()
         answer = []
         for _ in range(max_chars):
+            if stop is not None and stop.is_set():
+                return ""
             c = s.read(1)[0]
             answer.append(c)
             if counter.feed(c) >= sentences:

@@ -4,21 +4,27 @@ The page (static/) writes and chats with a model, its quotes highlighted while t
 training dashboard and searches the catalog; it uses the API under /api/ (described at /openapi.json), which
 scripts can use too. Each model is loaded once and shared by all requests (reloaded when a newer snapshot
 lands); generation runs in worker threads, so tabs and the dashboard never wait for each other, and a closed
-tab stops its generation. There is no authentication: the server binds to 127.0.0.1 unless told otherwise.
+tab stops its generation, and a client that leaves stops the work done for it. There is no authentication: the
+server binds to 127.0.0.1 unless told otherwise, and then answers only requests addressed to a loopback name (so
+that no web site can reach it by DNS rebinding) and refuses to be framed by other pages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import ipaddress
 import json
 import logging
+import os
+import re
 import secrets
 import socket
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TypeVar
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -30,14 +36,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .attribution import Rule, Span
-from .checkpoint import list_models, model_dirs, model_row, read_json, snapshot_path
+from .checkpoint import list_models, model_dirs, model_row, read_config, snapshot_path
 from .errors import PoetError
-from .paths import data_root
+from .paths import cache_root, data_root
 from .plot import read_history
 from .poet import Poet, record
 from .render import HTML_BACKGROUNDS, Highlighted
@@ -48,8 +56,11 @@ MAX_PROMPT = 2_000  # characters of a prompt or chat turn
 MAX_LENGTH = 5_000  # characters generated per request
 MAX_TEXT = 100_000  # characters of a text sent to be highlighted
 MAX_CONVERSATIONS = 100  # chat sessions kept; the least recently used is forgotten first
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_BODY = 2 * 2**20  # bytes of a request body: MAX_TEXT characters as JSON escapes, with room to spare
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")  # as Host headers name them
+NOT_FRAMED = "frame-ancestors 'none'"  # no other page may show this one in a frame (clickjacking)
+ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s/:;,'\"()]+/)+([^\s/:;,'\"()]+)")
+T = TypeVar("T")
 log = logging.getLogger("uvicorn.error")
 Words = Annotated[list[str], Query(max_length=20)]  # a repeatable search field
 
@@ -134,8 +145,9 @@ class Models:
 
     def __init__(self, root=None, cache=None, mirror=None, project: str | None = None, model: str | None = None):
         self.root, self.cache, self.mirror = data_root(root), cache, mirror
-        self.default = (project, model or "default") if project else None
-        self._lock = threading.Lock()
+        self.default = (project, "default" if model is None else model) if project is not None else None
+        self._lock = threading.Lock()  # held for dictionary updates only, never while loading anything
+        self._catalog_lock = threading.Lock()  # a slow catalog download holds this one only
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._loaded: dict[tuple[str, str], Loaded] = {}
         self._chats: OrderedDict[str, Conversation] = OrderedDict()
@@ -186,6 +198,13 @@ class Models:
             self._chats.move_to_end(session)
         return session, chat
 
+    def private_paths_hidden(self, message: str) -> str:
+        """A message for a client: paths in the data root and the cache relative to them, any other path by its
+        file name alone (the server's file system is none of the client's business)."""
+        for root, shown in ((self.root, ""), (cache_root(self.cache), "cache/")):
+            message = message.replace(f"{root}{os.sep}", shown).replace(str(root), shown or ".")
+        return ABSOLUTE_PATH.sub(r"\1", message)
+
     def forget(self, session: str) -> bool:
         with self._lock:
             return self._chats.pop(session, None) is not None
@@ -193,7 +212,7 @@ class Models:
     def catalog(self):
         from .gutenberg import load_catalog
 
-        with self._lock:
+        with self._catalog_lock:
             if self._catalog is None:
                 self._catalog = load_catalog(self.mirror, self.cache)
             return self._catalog
@@ -203,19 +222,20 @@ class Models:
         books: dict[int, list[str]] = {}
         for (project, model), path in model_dirs(self.root).items():
             try:
-                texts = read_json(path / "config.json").get("library", {}).get("texts", [])
+                texts = read_config(path)["library"].get("texts", [])
             except PoetError:
-                continue
+                continue  # a broken model is listed as such by /api/models
             for t in texts:
-                if t.get("book_id") is not None:
-                    books.setdefault(int(t["book_id"]), []).append(f"{project}/{model}")
+                if isinstance(t.get("book_id"), int):
+                    books.setdefault(t["book_id"], []).append(f"{project}/{model}")
         return books
 
 
 class Streams:
     """Generation in worker threads, relayed to the event loop as server-sent events; counts for /api/status."""
 
-    def __init__(self, workers: int = 8):
+    def __init__(self, hide: Callable[[str], str], workers: int = 8):
+        self.hide = hide  # a PoetError's message as a client may see it
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poet-generate")
         self._lock = threading.Lock()
         self.running = 0
@@ -242,10 +262,10 @@ class Streams:
                 work(emit, stop)
                 self._count(stopped=int(stop.is_set()))
             except PoetError as e:
-                emit("error", {"error": str(e)})
-            except Exception as e:
+                emit("error", {"error": self.hide(str(e))})
+            except Exception:
                 log.exception("generation failed")
-                emit("error", {"error": f"internal error: {e}"})
+                emit("error", {"error": "internal error: the server's log has the details"})
             finally:
                 self._count(running=-1)
                 if not stop.is_set():
@@ -257,6 +277,25 @@ class Streams:
                 yield f"event: {item[0]}\ndata: {json.dumps(item[1], ensure_ascii=False)}\n\n"
         finally:
             stop.set()
+
+    async def answer(self, request: Request, work: Callable[[threading.Event], T]) -> T:
+        """work(stop) in a worker thread, its result the answer; when the client goes away first, `stop` is set
+        (the work ends at its next chunk) and nobody is answered."""
+        stop = threading.Event()
+
+        def run() -> T:
+            self._count(running=1)
+            try:
+                return work(stop)
+            finally:
+                self._count(running=-1, stopped=int(stop.is_set()))
+
+        future = asyncio.get_running_loop().run_in_executor(self.pool, run)
+        while not (await asyncio.wait({future}, timeout=0.1))[0]:
+            if await request.is_disconnected():
+                stop.set()
+                raise HTTPException(499, "the client closed the request")
+        return future.result()
 
 
 def highlight_data(spans: Sequence[Span], rule: Rule, everything: Sequence[Span] | None = None) -> dict:
@@ -282,9 +321,9 @@ def quotes(loaded: Loaded, text: str, req: ModelRef) -> dict:
     return highlight_data(index.segment(text, req.min_quote, req.phrases), index.rule(req.min_quote))
 
 
-def public(row: dict) -> dict:
-    """A listing row without its path on disk."""
-    return {k: v for k, v in row.items() if k != "path"}
+def public(row: dict, models: Models) -> dict:
+    """A listing row without its path on disk (nor any other)."""
+    return {k: models.private_paths_hidden(v) if k == "broken" and v else v for k, v in row.items() if k != "path"}
 
 
 def palette_css() -> str:
@@ -299,12 +338,71 @@ def palette_css() -> str:
 # --- the app --------------------------------------------------------------------------------------------------------
 
 
+class TooLarge(Exception):
+    """A request body grew past MAX_BODY while it was read."""
+
+
+class Guard:
+    """Pure ASGI middleware: refuses a request body over MAX_BODY before it is in memory (by its Content-Length,
+    else while it streams in), and marks every response as not to be framed by other pages."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        too_large = JSONResponse({"error": f"the request body is over {MAX_BODY:,} bytes"}, 413)
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return await too_large(scope, receive, send)
+        received, started = 0, False
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY:
+                raise TooLarge
+            return message
+
+        async def marked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("content-security-policy", NOT_FRAMED)
+                headers.setdefault("x-frame-options", "DENY")
+            await send(message)
+
+        try:
+            await self.app(scope, limited, marked)
+        except TooLarge:
+            if not started:
+                await too_large(scope, receive, send)
+
+
+def allowed_hosts(host: str) -> Sequence[str]:
+    """The Host headers a server listening on `host` accepts: on a loopback address only loopback names (another
+    web site cannot take them by DNS rebinding); on any other address any name, since it may be reached by names
+    it cannot know."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return ("*",)
+    return tuple(dict.fromkeys(LOOPBACK_HOSTS + (f"[{host}]" if ":" in host else host,)))
+
+
+
 def create_app(
     root=None, cache=None, mirror=None, project=None, model=None, hosts: Sequence[str] = LOOPBACK_HOSTS
 ) -> FastAPI:
     """The ASGI app. hosts: the Host headers accepted ("*" for any), which keeps other web sites from reaching a
     loopback server through DNS rebinding."""
-    models, streams = Models(root, cache, mirror, project, model), Streams()
+    models = Models(root, cache, mirror, project, model)
+    streams = Streams(models.private_paths_hidden)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -316,11 +414,12 @@ def create_app(
                   "follow training, search the catalog.")  # fmt: skip
     app.state.models = models
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
+    app.add_middleware(Guard)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, exc.status_code)
+        return JSONResponse({"error": models.private_paths_hidden(str(exc.detail))}, exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -332,11 +431,12 @@ def create_app(
 
     @app.exception_handler(PoetError)
     async def poet_error(request: Request, exc: PoetError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, 400)
+        return JSONResponse({"error": models.private_paths_hidden(str(exc))}, 400)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": "default-src 'self'"})
+        policy = f"default-src 'self'; {NOT_FRAMED}"  # nothing from elsewhere loads, and no page frames it
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": policy})
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
@@ -356,14 +456,17 @@ def create_app(
         """Every model on disk: step, best validation bpc, size, last update, whether it is training now."""
         rows = list_models(models.root)
         default = models.default_name([(r["project"], r["model"]) for r in rows])
-        return {"default": "/".join(default) if default else None, "models": [public(r) for r in rows]}
+        return {"default": "/".join(default) if default else None, "models": [public(r, models) for r in rows]}
 
     @app.get("/api/models/{project}/{model}")
     def one_model(project: str, model: str) -> dict:
         """A model's shape, its library, the latest samples written during training and its speed."""
         _, where = models.find(project, model)
         row = model_row(where)
-        config = read_json(where / "config.json")
+        try:
+            config = read_config(where)
+        except PoetError:
+            config = {}  # the row says what is broken
         keep = ("key", "title", "author", "book_id", "url", "chars")
         library = [{k: t.get(k) for k in keep} for t in config.get("library", {}).get("texts", [])]
         samples = sorted((where / "samples").glob("step*.txt"))
@@ -371,8 +474,8 @@ def create_app(
         if samples:
             latest = {"step": int(samples[-1].stem[4:]), "text": samples[-1].read_text(encoding="utf-8")}
         history = read_history(where)
-        speed = history[-1]["chars_per_sec"] if history else None
-        return {**public(row), "shape": config.get("model"), "library": library, "samples": latest,
+        speed = history[-1].get("chars_per_sec") if history else None
+        return {**public(row, models), "shape": config.get("model"), "library": library, "samples": latest,
                 "chars_per_sec": speed}  # fmt: skip
 
     @app.get("/api/models/{project}/{model}/history")
@@ -386,12 +489,18 @@ def create_app(
                                                   skip_unknown=req.skip_unknown)  # fmt: skip
 
     @app.post("/api/generate")
-    def generate(req: GenerateRequest) -> dict:
+    async def generate(req: GenerateRequest, request: Request) -> dict:
         """Generate all at once: the text, its seed, its quotes."""
-        loaded, s = start(req)
-        text = s.read_all()[0]
-        found = quotes(loaded, text, req) if req.highlight else {}
-        return {"seed": s.seed, "text": text, **found}
+
+        def work(stop: threading.Event) -> dict | None:
+            loaded, s = start(req)
+            for _ in s:
+                if stop.is_set():
+                    return None
+            found = quotes(loaded, s.texts[0], req) if req.highlight else {}
+            return {"seed": s.seed, "text": s.texts[0], **found}
+
+        return await streams.answer(request, work)
 
     @app.post("/api/stream", response_class=StreamingResponse,
               responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})  # fmt: skip
@@ -422,15 +531,19 @@ def create_app(
         return StreamingResponse(streams.relay(work), media_type="text/event-stream", headers=headers)
 
     @app.post("/api/chat")
-    def chat(req: ChatRequest) -> dict:
+    async def chat(req: ChatRequest, request: Request) -> dict:
         """One turn of a dialog: the answer (up to `sentences` sentences) and its quotes. Send the returned
         session with the next turn to continue the conversation."""
-        key, loaded = models.get(req)
-        session, conversation = models.conversation(req.session, key, loaded.poet)
-        seed = secrets.randbelow(2**31) if req.seed is None else req.seed
-        with conversation.lock:
-            answer = conversation.poet.chat_turn(req.text, req.sentences, **req.options(), seed=seed)
-        return {"session": session, "seed": seed, "answer": answer, **quotes(loaded, answer, req)}
+
+        def work(stop: threading.Event) -> dict:
+            key, loaded = models.get(req)
+            session, conversation = models.conversation(req.session, key, loaded.poet)
+            seed = secrets.randbelow(2**31) if req.seed is None else req.seed
+            with conversation.lock:
+                answer = conversation.poet.chat_turn(req.text, req.sentences, **req.options(), seed=seed, stop=stop)
+            return {"session": session, "seed": seed, "answer": answer, **quotes(loaded, answer, req)}
+
+        return await streams.answer(request, work)
 
     @app.post("/api/chat/reset")
     def reset(req: ResetRequest) -> dict:
@@ -457,7 +570,7 @@ def create_app(
         try:
             catalog = models.catalog()
         except PoetError as e:
-            raise HTTPException(503, f"the catalog is not available: {e}") from None
+            raise HTTPException(503, f"the catalog is not available: {e}") from None  # paths hidden by http_error
         books = find(catalog, author=author, title=title, language=language, subject=subject)
         trained = models.trained_on()
         rows = [{"id": b.id, "title": b.title, "author": b.author, "language": list(b.language), "url": b.url,
@@ -480,14 +593,14 @@ def serve(
 
     if model is not None and project is None:
         project = "women_writers"  # as for every other command
-    loopback = host in LOOPBACK
-    app = create_app(root, cache, mirror, project, model, hosts=LOOPBACK_HOSTS if loopback else ("*",))
+    hosts = allowed_hosts(host)
+    app = create_app(root, cache, mirror, project, model, hosts=hosts)
     if project is not None:
         try:
             app.state.models.find(project, model)
         except HTTPException as e:
             raise PoetError(f"{e.detail} (--project/--model; `poet models` lists them)") from None
-    if not loopback:
+    if hosts == ("*",):
         print(f"poet: warning: serving on {host}: the app has no authentication; anyone who can reach this port "
               "can use it and its models", file=sys.stderr, flush=True)  # fmt: skip
     try:
