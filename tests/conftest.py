@@ -1,7 +1,8 @@
 """Shared fixtures: private POET_* dirs for every test, and real loopback HTTP servers.
 
 `gutenberg_server` serves shared/gutenberg (a slice of gutenberg.org's URL space) for the whole session;
-`serve(directory)` starts one a test can stop, and `serve(script={path: [Reply, ...]})` one that misbehaves on cue.
+`serve(directory)` starts one a test can stop, and `serve(script={path: [Reply, ...]})` one that misbehaves on cue:
+fails, stalls, drips, cuts a body short with or without a Content-Length, or sends more than it says.
 `serve_home` is a POET_HOME with a small trained model; `poet_server(home)` runs `poet serve` on one.
 """
 
@@ -52,8 +53,12 @@ class Reply:
 
     status: int = 200
     body: bytes = b""
-    length: int | None = None  # the Content-Length sent; None means len(body), more means a truncated body
+    length: int | None = None  # the Content-Length sent; None means the body's, more means a truncated body
     stall: float = 0.0  # seconds to wait after the headers before sending the body
+    drip: float = 0.0  # seconds between pieces of `piece` bytes (0: all at once)
+    piece: int = 1
+    repeat: int = 1  # the body is `body` this many times, sent without ever holding all of it
+    send_length: bool = True  # False: no Content-Length, the body ends when the connection closes
 
 
 class Server:
@@ -101,12 +106,21 @@ class _Scripted(BaseHTTPRequestHandler):
         replies = self.server.script.get(self.path) or [Reply(404, b"not found")]
         reply = replies.pop(0) if len(replies) > 1 else replies[0]
         self.send_response(reply.status)
-        self.send_header("Content-Length", str(len(reply.body) if reply.length is None else reply.length))
+        if reply.send_length:
+            length = len(reply.body) * reply.repeat if reply.length is None else reply.length
+            self.send_header("Content-Length", str(length))
         self.end_headers()
         self.server.stopping.wait(reply.stall)
+        step = reply.piece if reply.drip else len(reply.body) or 1
         try:
-            self.wfile.write(reply.body)
-        except OSError:  # the client gave up (timeout) before the stall ended
+            for _ in range(reply.repeat):
+                for i in range(0, len(reply.body), step):
+                    if self.server.stopping.is_set():
+                        break
+                    self.wfile.write(reply.body[i : i + step])
+                    self.wfile.flush()
+                    self.server.stopping.wait(reply.drip)
+        except OSError:  # the client gave up (timeout, size cap) before the end
             pass
         self.close_connection = True
 
