@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import httpx2 as httpx
@@ -228,3 +231,281 @@ def test_a_full_disk_at_write_time_is_caught_by_atomic_write_itself(tmp_path):
         with pytest.raises(PoetError, match=r"the disk is full: cannot write last.safetensors \(0.0 MB\)"):
             atomic_write(target, b"new" * 10)
     assert target.read_bytes() == b"old" and sorted(p.name for p in target.parent.iterdir()) == ["last.safetensors"]
+
+
+# --- models: readable but wrong, broken, changing while listed ---------------------------------------------------------
+
+
+def tensors_of(path: Path) -> tuple[dict, dict]:
+    tensors, header = read_snapshot(path)
+    return tensors, dict(header)
+
+
+def rewrite_snapshot(path: Path, change) -> None:
+    """A valid safetensors file whose content `change(tensors, header)` made wrong."""
+    tensors, header = tensors_of(path)
+    change(tensors, header)
+    save_file(tensors, str(path), metadata=header)
+
+
+def edit_config(key: str, value):
+    def edit(d: Path) -> None:
+        config = json.loads((d / "config.json").read_text())
+        config["model"][key] = value
+        write_json(d / "config.json", config)
+
+    return edit
+
+
+def both_snapshots(change):
+    def edit(d: Path) -> None:
+        for which in ("last", "best"):
+            rewrite_snapshot(d / f"{which}.safetensors", change)
+
+    return edit
+
+
+BROKEN = {  # model name -> how it is broken
+    "null": lambda d: (d / "config.json").write_text("null"),
+    "list": lambda d: (d / "config.json").write_text("[]"),
+    "empty": lambda d: (d / "config.json").write_text("{}"),
+    "unknown-key": edit_config("colour", "red"),
+    "zero-layers": edit_config("layers", 0),
+    "shape": edit_config("hidden", 32),  # the weights are 64 wide
+    "meta-list": both_snapshots(lambda t, h: h.update(meta="[1, 2]")),
+    "no-head": both_snapshots(lambda t, h: t.pop("model.head.weight")),
+}
+
+
+@pytest.fixture
+def broken_home(serve_home, tmp_path) -> Path:
+    """serve_home's good model test/tiny beside one broken model per kind in project `broken`."""
+    home = tmp_path / "broken-home"
+    shutil.copytree(serve_home / "projects/test/tiny", home / "projects/test/tiny")
+    for name, breaks in BROKEN.items():
+        shutil.copytree(serve_home / "projects/test/tiny", home / "projects/broken" / name, ignore=lambda *a: ["index"])
+        breaks(home / "projects/broken" / name)
+    return home
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_broken_model_is_listed_as_broken_and_breaks_nothing_else_in_the_api(broken_home, gutenberg_server):
+    before = contents(broken_home / "projects/broken")
+    with TestClient(create_app(root=broken_home, mirror=gutenberg_server.url), base_url="http://127.0.0.1") as c:
+        rows = {r["model"]: r for r in c.get("/api/models").json()["models"]}
+        assert rows["tiny"]["broken"] is None and rows["tiny"]["step"] == 250
+        assert {name for name, r in rows.items() if r["broken"]} == set(BROKEN)
+        for name in BROKEN:
+            assert str(broken_home) not in rows[name]["broken"] and "/tmp" not in rows[name]["broken"]
+            assert c.get(f"/api/models/broken/{name}").json()["broken"] == rows[name]["broken"]
+            answer = c.post("/api/generate", json={"project": "broken", "model": name, "length": 20})
+            assert answer.status_code == 400 and "\n" not in answer.json()["error"], answer.text
+            assert "/" + broken_home.parts[1] not in answer.json()["error"]  # no absolute server path
+        assert c.get("/api/search", params={"author": "austen"}).status_code == 200
+        assert c.post("/api/generate", json={"project": "test", "model": "tiny", "length": 20}).status_code == 200
+    assert contents(broken_home / "projects/broken") == before  # nothing was "repaired" or half-written
+
+
+def test_a_broken_model_is_a_one_line_error_on_the_command_line(broken_home, env):
+    env = {**env, "POET_HOME": str(broken_home)}
+    for name in BROKEN:
+        one_line_error(run("generate", "--project", "broken", "--model", name, "--length", "5", env=env), name)
+    for name in ("null", "list", "empty", "unknown-key", "zero-layers"):
+        result = run("train", "--project", "broken", "--model", name, "--steps", "1", env=env)
+        one_line_error(result, "config.json is not a valid model config", "--restart")
+    listed = run("models", env=env)
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr
+    assert listed.stdout.count("broken") >= len(BROKEN) and "stopped" in listed.stdout  # the good one too
+    assert sum(line.startswith("poet: warning: broken/") for line in listed.stderr.splitlines()) == len(BROKEN)
+
+
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        (lambda t, h: t.update({"model.head.weight": torch.zeros(3, 3)}), r"head.weight is \[3, 3\]"),
+        (lambda t, h: t.pop("model.embed.weight"), "embed.weight missing"),
+        (lambda t, h: h.update(meta='["not", "an", "object"]'), "damaged header"),
+    ],
+    ids=["wrong-shape", "missing-tensor", "meta-a-list"],
+)
+def test_a_readable_but_wrong_snapshot_falls_back_to_the_other(change, why, serve_home, tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(serve_home / "projects/test/tiny", d)
+    rewrite_snapshot(d / "last.safetensors", change)
+    with pytest.warns(UserWarning, match=rf"{why}.*using the best snapshot instead"):
+        model, _, meta = load_model(d, "last")
+    assert meta["step"] == 250 and model.config.hidden == 64
+    assert model_row(d)["broken"] is None  # best still loads
+
+
+def test_listing_models_while_their_files_come_and_go(serve_home, tmp_path, env):
+    home = tmp_path / "home"
+    shutil.copytree(serve_home, home)
+    d = home / "projects/test/tiny"
+    stop = threading.Event()
+
+    def churn() -> None:  # what a trainer does at a fast snapshot interval: temp files renamed, folders replaced
+        i = 0
+        while not stop.is_set():
+            atomic_write(d / "history.jsonl", b"{}\n" * 100)
+            (d / "samples" / str(i % 3)).mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(d / "samples" / str((i + 1) % 3), ignore_errors=True)
+            i += 1
+
+    writer = threading.Thread(target=churn)
+    writer.start()
+    try:
+        cli = [poet("models", "--json", env={**env, "POET_HOME": str(home)}, text=True) for _ in range(2)]
+        with TestClient(create_app(root=home), base_url="http://127.0.0.1") as c:
+            for _ in range(100):
+                assert list_models(home)[0]["broken"] is None
+                assert c.get("/api/models").status_code == 200
+        outputs = [p.communicate(timeout=60) for p in cli]
+    finally:
+        stop.set()
+        writer.join()
+    assert all(p.returncode == 0 for p in cli) and all(json.loads(out)["model"] == "tiny" for out, _ in outputs)
+
+
+# --- settings, names, sampling, input files ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flag, value, words",
+    [
+        ("--hidden", "0", "--hidden must be a whole number from 1 to 65536, not 0"),
+        ("--layers", "0", "--layers must be a whole number from 1 to 64, not 0"),
+        ("--seq-len", "0", "--seq-len must be a whole number >= 1, not 0"),
+        ("--lr", "nan", "--lr must be a number > 0, not nan"),
+        ("--seed", str(2**64), "--seed must be a whole number from 0 to"),
+        ("--dropout", "1", "--dropout must be a number >= 0 and < 1"),
+        ("--device", "gpu9", "--device must be auto, cpu, mps or cuda[:N]"),
+    ],
+)
+def test_out_of_range_settings_are_refused_before_anything_is_written(flag, value, words, env, tmp_path):
+    book = tmp_path / "book.txt"
+    book.write_text("It is a truth universally acknowledged. " * 100)
+    one_line_error(run("train", "--project", "p", "--file", str(book), "--steps", "1", flag, value, env=env), words)
+    assert not (tmp_path / "home/projects").exists()
+
+
+BAD_NAMES = ["", " padded", "padded ", "~home", "tab\there", "bell\x07", "é" * 51, "x" * 300, "..", ".hidden", "a/b"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=repr)
+def test_invalid_names_are_refused_everywhere_with_what_is_allowed(name, env, tmp_path):
+    one_line_error(run("plot", "--project", name, env=env), f"invalid project name {name!r}", "letters, digits")
+    one_line_error(run("plot", "--model", name, env=env), f"invalid model name {name!r}")
+    with pytest.raises(PoetError, match="invalid project name"):
+        Poet.load(project=name, root=tmp_path)
+    with pytest.raises(PoetError, match="invalid model name"):
+        Poet.load(project="p", model=name, root=tmp_path, weights=False)
+
+
+def test_an_empty_project_on_the_command_line_is_an_error_not_the_default(env, tmp_path):
+    book = tmp_path / "book.txt"
+    book.write_text("It is a truth universally acknowledged. " * 100)
+    one_line_error(run("train", "--project", "", "--file", str(book), "--steps", "1", env=env), "invalid project name ''")
+    assert not (tmp_path / "home/projects").exists()
+
+
+def test_near_zero_temperature_and_top_p_generate_greedily(serve_home):
+    poet = Poet.load(serve_home / "projects/test/tiny", device="cpu")
+    greedy = poet.generate("It is a truth", 300, temperature=0)
+    assert greedy.strip() and set(greedy) != {"\n"}
+    assert poet.generate("It is a truth", 300, temperature=1e-40, seed=1) == greedy
+    assert poet.generate("It is a truth", 300, temperature=0.8, top_p=1e-300, seed=1) == greedy
+    with TestClient(create_app(root=serve_home), base_url="http://127.0.0.1") as c:
+        body = {"prompt": "It is a truth", "length": 300, "temperature": 1e-40, "highlight": False}
+        assert c.post("/api/generate", json=body).json()["text"] == greedy
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"text\x00with\x00nul bytes" * 50, "binary data"),
+        (bytes(range(256)) * 40, "binary data"),
+        ("caf\u00e9 au lait ".encode("latin-1") * 50, "not UTF-8 (byte 3 is 0xe9"),
+    ],
+    ids=["nul-bytes", "random-binary", "latin-1"],
+)
+def test_a_file_that_does_not_look_like_text_is_warned_about(data, words, tmp_path):
+    path = tmp_path / "input.txt"
+    path.write_bytes(data)
+    with pytest.warns(UserWarning, match=re.escape(f"input.txt does not look like a text file: it is {words}")):
+        read_file(path)
+    path.write_text("café au lait, " * 50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # plain UTF-8 text: not a word
+        read_file(path)
+
+
+# --- crash leftovers -----------------------------------------------------------------------------------------------
+
+TEXT = (SHARED / "corpora/tiny-shakespeare.txt").read_text()[:30_000]
+
+
+def trainer(where: Path, steps: int) -> Trainer:
+    """A small model on TEXT; the schedule is flat, so any run to a step ends where a straight one would."""
+    config = TrainConfig(batch_size=4, seq_len=16, lr=1e-2, min_lr_ratio=1.0, warmup_steps=2, snapshot_every=60,
+                         seed=3, precision="fp32", steps=steps)  # fmt: skip
+    library = Library.from_texts([Text(key="t", title="t", author="a", text=TEXT)])
+    return Trainer(library, where, ModelConfig(layers=1, hidden=32, dropout=0.0), config, log=lambda m: None)
+
+
+def steps_in_history(d: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (d / "history.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.filterwarnings("ignore:resuming .* with changed settings")
+def test_a_kill_between_writing_best_and_last_resumes_from_best_and_restores_the_history(tmp_path):
+    d = tmp_path / "m"
+    trainer(d, 4).run()
+    last, history = (d / "last.safetensors").read_bytes(), (d / "history.jsonl").read_bytes()
+    trainer(d, 8).run()
+    assert checkpoint.snapshot_meta(d / "best.safetensors")["step"] == 8  # step 8 improved: best was written
+    (d / "last.safetensors").write_bytes(last)  # as a kill after best, before last and history.jsonl, leaves them
+    (d / "history.jsonl").write_bytes(history)
+    resumed = trainer(d, 12)
+    assert resumed.step == 8 and steps_in_history(d) == [4, 8]  # the newer snapshot, and its history row
+    resumed.run()
+    straight = trainer(tmp_path / "straight", 12)
+    straight.run()
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # as if nothing had happened
+    assert steps_in_history(d) == [4, 8, 12]
+
+
+@pytest.mark.filterwarnings("ignore:resuming .* with changed settings")
+def test_a_kill_before_the_history_is_written_loses_no_row(tmp_path):
+    d = tmp_path / "m"
+    trainer(d, 4).run()
+    history = (d / "history.jsonl").read_bytes()
+    trainer(d, 8).run()
+    (d / "history.jsonl").write_bytes(history)  # the snapshots of step 8 are written, its history row is not
+    assert trainer(d, 8).step == 8 and steps_in_history(d) == [4, 8]
+
+
+@pytest.mark.filterwarnings("ignore:resuming .* with changed settings")
+def test_temp_files_of_a_killed_write_are_removed_when_a_trainer_takes_the_lock(tmp_path):
+    d = tmp_path / "m"
+    trainer(d, 2).run()
+    leftovers = [d / ".last.safetensors.k1ll3d.tmp", d / ".best.safetensors.x.tmp", d / ".history.jsonl.y.tmp"]
+    for path in leftovers:  # full-size, as a SIGKILL in the middle of a snapshot write leaves them
+        path.write_bytes((d / "last.safetensors").read_bytes())
+    others = d / "index" / ".meta.json.z.tmp"  # not a trainer's: the server may be writing it right now
+    others.parent.mkdir(exist_ok=True)
+    others.write_bytes(b"{}")
+    trainer(d, 4).run()
+    assert [p for p in leftovers if p.exists()] == [] and others.exists()
+
+
+def test_a_wrong_snapshot_on_resume_falls_back_to_the_other(tmp_path):
+    d = tmp_path / "m"
+    trainer(d, 4).run()
+    rewrite_snapshot(d / "last.safetensors", lambda t, h: t.pop("rng.torch"))
+    with pytest.warns(UserWarning, match="does not hold a complete training state.*using the best snapshot"):
+        assert trainer(d, 4).step == 4

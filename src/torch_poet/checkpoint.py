@@ -171,14 +171,35 @@ def parse_meta(header: dict[str, str], path: Path) -> dict:
     return meta
 
 
-def snapshot_meta(path: Path) -> dict:
-    """A snapshot's meta (step, elapsed, best, ...) without reading its tensors."""
+def snapshot_meta(path: Path, shapes: dict[str, tuple] | None = None) -> dict:
+    """A snapshot's meta (step, elapsed, best, ...) without reading its tensors; with the weight `shapes` a model
+    needs (`model_shapes`), a PoetError if the snapshot's do not fit them."""
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
+            have = {k[6:]: tuple(f.get_slice(k).get_shape()) for k in f.keys() if k.startswith("model.")}
     except (SafetensorError, OSError, ValueError) as e:
         raise PoetError(f"snapshot {path} is unreadable ({e})") from None
-    return parse_meta(header, path)
+    meta = parse_meta(header, path)
+    if shapes is not None and (problem := misfit(shapes, have)):
+        raise PoetError(f"snapshot {path} {problem}")
+    return meta
+
+
+def model_shapes(model_config: dict) -> dict[str, tuple]:
+    """The weight shapes of the model a config.json describes (built on the meta device: no memory, no time)."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in CharRNN(ModelConfig(**model_config)).state_dict().items()}
+
+
+def misfit(want: dict[str, tuple], have: dict[str, tuple]) -> str | None:
+    """What keeps weights of shapes `have` from loading into a model of shapes `want`, in one line; None if nothing."""
+    problems = [f"{k} missing" for k in want if k not in have] + [f"{k} unexpected" for k in have if k not in want]
+    problems += [f"{k} is {list(have[k])}, not {list(want[k])}" for k in want if k in have and have[k] != want[k]]
+    if not problems:
+        return None
+    shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    return f"does not fit the model in config.json ({shown})"
 
 
 def newest(model_dir: Path) -> str:
@@ -227,13 +248,10 @@ def load_snapshot(
 
 def fit(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     """Load tensors into module, or a one-line PoetError naming the missing, extra or misshapen tensors."""
-    want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    have = {k: tuple(v.shape) for k, v in tensors.items()}
-    problems = [f"{k} missing" for k in want if k not in have] + [f"{k} unexpected" for k in have if k not in want]
-    problems += [f"{k} is {list(have[k])}, not {list(want[k])}" for k in want if k in have and have[k] != want[k]]
-    if problems:
-        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-        raise PoetError(f"does not fit the model in config.json ({shown})")
+    problem = misfit({k: tuple(v.shape) for k, v in module.state_dict().items()},
+                     {k: tuple(v.shape) for k, v in tensors.items()})  # fmt: skip
+    if problem:
+        raise PoetError(problem)
     module.load_state_dict(tensors)
 
 
@@ -276,8 +294,7 @@ def model_row(d: Path) -> dict:
     row = {"project": d.parent.name, "model": d.name, "path": str(d), "step": None, "best_bpc": None}
     row["training"], row["broken"] = is_training(d), None
     try:
-        read_config(d)
-        meta = latest_meta(d)
+        meta = latest_meta(d, model_shapes(read_config(d)["model"]))
     except PoetError as e:
         row["broken"], meta = str(e), None
     if meta is not None:
@@ -289,12 +306,12 @@ def model_row(d: Path) -> dict:
     return row
 
 
-def latest_meta(d: Path) -> dict | None:
-    """The meta of the last snapshot, else of the best; None before the first; PoetError if none is readable."""
+def latest_meta(d: Path, shapes: dict[str, tuple]) -> dict | None:
+    """The meta of the last snapshot, else of the best; None before the first; PoetError if none fits `shapes`."""
     errors = []
     for which in SNAPSHOTS:
         try:
-            return snapshot_meta(snapshot_path(d, which))
+            return snapshot_meta(snapshot_path(d, which), shapes)
         except PoetError as e:
             errors += [str(e)] if snapshot_path(d, which).exists() else []
     if errors:
