@@ -509,3 +509,94 @@ def test_a_wrong_snapshot_on_resume_falls_back_to_the_other(tmp_path):
     rewrite_snapshot(d / "last.safetensors", lambda t, h: t.pop("rng.torch"))
     with pytest.warns(UserWarning, match="does not hold a complete training state.*using the best snapshot"):
         assert trainer(d, 4).step == 4
+
+
+# --- the web app on a real server -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slow_home(tmp_path_factory) -> Path:
+    """A POET_HOME holding slow/m, an untrained 2x768 LSTM: a few seconds for MAX_LENGTH characters on one thread, so
+    that a request is still computing when its client leaves."""
+    home = tmp_path_factory.mktemp("slow-home")
+    book = home / "book.txt"
+    book.write_text(TEXT)
+    library = Library.from_texts([read_file(book)])
+    torch.manual_seed(0)
+    shape = ModelConfig(vocab_size=len(library.vocab), layers=2, hidden=768, embedding=16, dropout=0.0)
+    d = home / "projects/slow/m"
+    for which in ("best", "last"):
+        save_snapshot(d / f"{which}.safetensors", CharRNN(shape), None, {"step": 0}, {})
+    spec = {"spec": {}, "texts": library.record(), "fingerprint": library.fingerprint()}
+    write_json(d / "config.json", {"model": asdict(shape), "train": {}, "vocab": library.vocab, "library": spec})
+    return home
+
+
+def left_early(url: str, path: str, body: dict, after: float) -> None:
+    """POST body, then hang up after `after` seconds without reading the answer."""
+    data = json.dumps(body).encode()
+    host, port = url.split("//")[1].rstrip("/").split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {len(data)}\r\n\r\n".encode() + data)  # fmt: skip
+        time.sleep(after)
+
+
+@pytest.mark.parametrize("path, body", [("/api/generate", {"length": 5000, "highlight": False}),
+                                        ("/api/chat", {"text": "Who", "sentences": 20})])  # fmt: skip
+def test_work_for_a_client_that_left_stops(path, body, slow_home, poet_server):
+    server = poet_server(slow_home)
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        c.post("/api/generate", json={"length": 1})  # loaded and warm
+        before = c.get("/api/status").json()
+        left_early(server.url, path, body, after=0.3)
+        deadline = time.monotonic() + 10
+        while (status := c.get("/api/status").json())["stopped"] == before["stopped"]:
+            assert time.monotonic() < deadline, status  # stopped at its next chunk, not after all of it
+            time.sleep(0.02)
+        assert status["generating"] == 0
+
+
+def test_a_stalled_catalog_download_blocks_no_generation(serve, serve_home, poet_server):
+    mirror = serve(script={GZ_FEED: [Reply(200, b"", length=10, stall=60)]})  # headers, then nothing for a minute
+    server = poet_server(serve_home, "--mirror", mirror.url)
+    with httpx.Client(base_url=server.url, timeout=90) as c:
+        assert c.post("/api/generate", json={"length": 10}).status_code == 200  # loaded before the download starts
+        search = threading.Thread(target=lambda: c.get("/api/search", params={"author": "austen"}))
+        search.start()
+        deadline = time.monotonic() + 10
+        while GZ_FEED not in mirror.paths:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        start = time.monotonic()
+        for path, body in (("/api/generate", {"length": 200}), ("/api/chat", {"text": "Hello"})):
+            assert c.post(path, json=body).status_code == 200
+        assert c.get("/api/models").status_code == 200
+        assert time.monotonic() - start < 5 and search.is_alive()  # all answered while the catalog still hangs
+        mirror.stop()  # the download fails now: the search answers 503
+        search.join(timeout=30)
+
+
+def test_limits_and_headers_of_a_real_server(serve_home, poet_server):
+    server = poet_server(serve_home)
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        huge = json.dumps({"text": "x" * (MAX_BODY + 1)}).encode()
+        refused = c.post("/api/highlight", content=huge, headers={"Content-Type": "application/json"})
+        assert refused.status_code == 413 and "over 2,097,152 bytes" in refused.json()["error"]
+        chunked = c.post("/api/highlight", content=iter([huge[i : i + 65536] for i in range(0, len(huge), 65536)]),
+                         headers={"Content-Type": "application/json"})  # no Content-Length: counted as it comes
+        assert chunked.status_code == 413
+        for page in ("/", "/api/models"):
+            headers = c.get(page).headers
+            assert "frame-ancestors 'none'" in headers["content-security-policy"] and headers["x-frame-options"] == "DENY"
+        assert c.get("/api/models", headers={"Host": "attacker.example"}).status_code == 400
+
+
+def test_dns_rebinding_is_refused_on_every_loopback_address(serve_home, poet_server):
+    server = poet_server(serve_home, "--host", "127.0.0.2")
+    port = server.url.rsplit(":", 1)[1].rstrip("/")
+    assert server.process.poll() is None
+    with httpx.Client(base_url=f"http://127.0.0.2:{port}", timeout=60) as c:
+        assert c.get("/api/models").status_code == 200
+        assert c.get("/api/models", headers={"Host": f"127.0.0.2:{port}"}).status_code == 200
+        assert c.get("/api/models", headers={"Host": f"attacker.example:{port}"}).status_code == 400

@@ -338,13 +338,10 @@ def palette_css() -> str:
 # --- the app --------------------------------------------------------------------------------------------------------
 
 
-class TooLarge(Exception):
-    """A request body grew past MAX_BODY while it was read."""
-
-
 class Guard:
     """Pure ASGI middleware: refuses a request body over MAX_BODY before it is in memory (by its Content-Length,
-    else while it streams in), and marks every response as not to be framed by other pages."""
+    else as it streams in: then the app sees the client leave and its own answer is dropped), and marks every
+    response as not to be framed by other pages."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -352,34 +349,34 @@ class Guard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        too_large = JSONResponse({"error": f"the request body is over {MAX_BODY:,} bytes"}, 413)
-        length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return await too_large(scope, receive, send)
-        received, started = 0, False
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > MAX_BODY:
-                raise TooLarge
-            return message
 
         async def marked(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("content-security-policy", NOT_FRAMED)
                 headers.setdefault("x-frame-options", "DENY")
             await send(message)
 
-        try:
-            await self.app(scope, limited, marked)
-        except TooLarge:
-            if not started:
-                await too_large(scope, receive, send)
+        too_large = JSONResponse({"error": f"the request body is over {MAX_BODY:,} bytes"}, 413)
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return await too_large(scope, receive, marked)
+        received, refused = 0, False
+
+        async def limited() -> Message:
+            nonlocal received, refused
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY and not refused:
+                refused = True
+                await too_large(scope, receive, marked)
+            return {"type": "http.disconnect"} if refused else message
+
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await marked(message)
+
+        await self.app(scope, limited, unless_refused)
 
 
 def allowed_hosts(host: str) -> Sequence[str]:
