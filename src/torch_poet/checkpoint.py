@@ -23,6 +23,7 @@ from safetensors.torch import save as st_save
 
 from .config import TrainConfig, from_dict
 from .errors import PoetError
+from .library import LibrarySpec
 from .model import CharRNN, ModelConfig
 from .paths import atomic_write
 
@@ -61,8 +62,10 @@ def read_config(model_dir: Path) -> dict:
         texts = library.get("texts", []) if isinstance(library, dict) else None
         if not isinstance(texts, list) or not all(isinstance(t, dict) for t in texts):
             raise PoetError("its library section is not a list of texts")
+        from_dict(LibrarySpec, library.setdefault("spec", {}), "its library spec")
     except PoetError as e:
         raise PoetError(f"{path} is not a valid model config: {e}; {fix}") from None
+    config.setdefault("train", {})  # saved by versions that kept no training settings
     return config
 
 

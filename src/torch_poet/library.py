@@ -39,6 +39,12 @@ class LibrarySpec:
     files: list[str] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            kind = int if name == "books" else str
+            if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+                raise PoetError(f"the library's {name} must be a list of {kind.__name__}, not {str(value)[:40]!r}")
+
     def has_search(self) -> bool:
         return bool(self.author or self.title or self.language or self.subject)
 

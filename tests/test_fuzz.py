@@ -1,0 +1,155 @@
+"""Fuzzing (hypothesis): request bodies for every endpoint of the API, and the contents of config.json and of the
+snapshots. Whatever comes in: no 500, no traceback, a one-line error, and the model directory as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors.torch import save_file
+
+from torch_poet.checkpoint import load_model, model_row, read_snapshot
+from torch_poet.errors import PoetError
+from torch_poet.poet import Poet
+from torch_poet.serve import create_app
+from torch_poet.train import resolve_configs
+
+FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+# values near the valid ones, so that many requests get past validation and into the model
+near_valid = {
+    "project": st.sampled_from(["test", "nope", "..", "", "test/../test", None]),
+    "model": st.sampled_from(["tiny", "../tiny", "\x00", None]),
+    "prompt": st.text(max_size=40),
+    "text": st.text(max_size=200),
+    "length": st.integers(-5, 6000),
+    "temperature": st.floats(-1, 6) | st.sampled_from([0, 1e-300, float("inf"), float("nan")]),
+    "top_k": st.integers(-2, 100),
+    "top_p": st.floats(-0.5, 1.5) | st.sampled_from([1e-300, 0.0]),
+    "seed": st.integers(-1, 2**40),
+    "min_quote": st.integers(-1, 2000),
+    "sentences": st.integers(-1, 30),
+    "session": st.text(max_size=70) | st.none(),
+    "skip_unknown": st.booleans(),
+    "highlight": st.booleans(),
+}
+fields = st.sampled_from(sorted(near_valid)).flatmap(lambda k: st.tuples(st.just(k), near_valid[k] | json_values))
+bodies = st.lists(fields, max_size=7).map(dict) | json_values
+ENDPOINTS = ["/api/generate", "/api/stream", "/api/chat", "/api/chat/reset", "/api/highlight"]
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fuzz_home(serve_home, tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("fuzz-home")
+    shutil.copytree(serve_home / "projects", home / "projects")
+    return home
+
+
+@pytest.fixture(scope="module")
+def api(fuzz_home):
+    with TestClient(create_app(root=fuzz_home), base_url="http://127.0.0.1") as c:
+        assert c.post("/api/highlight", json={"text": "warm up"}).status_code == 200  # loaded, index built
+        yield c
+
+
+def test_no_request_body_makes_the_api_fail_or_touch_the_model(api, fuzz_home):
+    before = digest(fuzz_home)
+
+    @FUZZ
+    @given(endpoint=st.sampled_from(ENDPOINTS), body=bodies)
+    def check(endpoint, body):
+        response = api.post(endpoint, content=json.dumps(body), headers={"Content-Type": "application/json"})
+        assert response.status_code < 500, (endpoint, body, response.text)
+        assert "Traceback" not in response.text
+        if response.status_code >= 400:
+            error = response.json()["error"]
+            assert isinstance(error, str) and "\n" not in error
+        elif endpoint == "/api/stream":
+            assert "event: error" not in response.text, (body, response.text)
+
+    check()
+    assert digest(fuzz_home) == before
+
+
+def mutations(config: dict) -> st.SearchStrategy:
+    """config.json with one part replaced by anything, removed, or an unknown key added; or anything at all."""
+    model_keys = sorted(config["model"])
+    replace_model = st.tuples(st.sampled_from(model_keys + ["colour"]), json_values).map(
+        lambda kv: {**config, "model": {**config["model"], kv[0]: kv[1]}}
+    )
+    replace_section = st.tuples(st.sampled_from(sorted(config) + ["extra"]), json_values).map(
+        lambda kv: {**config, kv[0]: kv[1]}
+    )
+    remove_section = st.sampled_from(sorted(config)).map(lambda k: {key: v for key, v in config.items() if key != k})
+    return replace_model | replace_section | remove_section | json_values
+
+
+def loads_or_says_why(d: Path) -> None:
+    """Everything that reads a model either works or raises PoetError, never anything else."""
+    for read in (lambda: Poet.load(d, device="cpu"), lambda: Poet.load(d, weights=False), lambda: model_row(d),
+                 lambda: resolve_configs(d, {}, {}), lambda: load_model(d, "last")):  # fmt: skip
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "using the best snapshot instead"
+                read()
+        except PoetError as e:
+            assert "\n" not in str(e)
+
+
+def test_no_config_json_makes_loading_fail_other_than_by_poet_error(serve_home, tmp_path_factory):
+    d = tmp_path_factory.mktemp("fuzz-config") / "m"
+    shutil.copytree(serve_home / "projects/test/tiny", d, ignore=lambda *a: ["index"])
+    config = json.loads((d / "config.json").read_text())
+
+    @FUZZ
+    @given(content=mutations(config))
+    def check(content):
+        text = json.dumps(content)
+        (d / "config.json").write_text(text)
+        before = digest(d)
+        loads_or_says_why(d)
+        assert digest(d) == before and (d / "config.json").read_text() == text
+
+    check()
+
+
+def test_no_snapshot_content_makes_loading_fail_other_than_by_poet_error(serve_home, tmp_path_factory):
+    d = tmp_path_factory.mktemp("fuzz-snapshot") / "m"
+    shutil.copytree(serve_home / "projects/test/tiny", d, ignore=lambda *a: ["index"])
+    tensors, header = read_snapshot(d / "best.safetensors")
+    names = sorted(tensors)
+
+    @FUZZ
+    @given(
+        meta=json_values.map(json.dumps) | st.text(max_size=30),
+        dropped=st.lists(st.sampled_from(names), max_size=2),
+        reshaped=st.lists(st.sampled_from(names), max_size=2),
+        which=st.sampled_from(["last", "best"]),
+    )
+    def check(meta, dropped, reshaped, which):
+        changed = {k: (torch.zeros(2, 3) if k in reshaped else v) for k, v in tensors.items() if k not in dropped}
+        save_file(changed, str(d / f"{which}.safetensors"), metadata={**header, "meta": meta})
+        before = digest(d)
+        loads_or_says_why(d)
+        assert digest(d) == before
+        save_file(tensors, str(d / f"{which}.safetensors"), metadata=dict(header))  # the next example starts whole
+
+    check()
