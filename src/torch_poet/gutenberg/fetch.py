@@ -179,7 +179,7 @@ def _read(response, url: str, source: Source, deadline: float, limit: int) -> by
         raise PoetError(too_big(url, total, limit))
     start = time.monotonic()
     shown, parts, got = start + PROGRESS_AFTER, [], 0
-    while piece := response.read1(1 << 16):
+    while piece := response.read1(1 << 20):
         got += len(piece)
         if got > limit:
             raise PoetError(too_big(url, got, limit))

@@ -354,9 +354,10 @@ async function renderModel(row, node) {
   const base = `/api/models/${encodeURIComponent(row.project)}/${encodeURIComponent(row.model)}`;
   const [detail, { history }] = await Promise.all([api(base), api(`${base}/history`)]);
   const shape = detail.shape ? `${detail.shape.layers}×${detail.shape.hidden} ${detail.shape.cell.toUpperCase()}` : "?";
-  const status = row.training ? "running" : "stopped";
+  const status = row.broken ? "broken" : row.training ? "running" : "stopped";
   node.replaceChildren(
-    el("h3", {}, name, el("span", { class: `badge ${status}` }, status)),
+    el("h3", {}, name, el("span", { class: `badge ${status}`, title: row.broken ?? "" }, status)),
+    ...(row.broken ? [el("p", { class: "problem" }, row.broken)] : []),
     el("dl", { class: "facts" },
       fact("step", (row.step ?? 0).toLocaleString("en")),
       fact("best val", row.best_bpc === null ? "–" : `${row.best_bpc.toFixed(3)} bpc`),
