@@ -297,10 +297,12 @@ def test_a_broken_model_is_listed_as_broken_and_breaks_nothing_else_in_the_api(b
     with TestClient(create_app(root=broken_home, mirror=gutenberg_server.url), base_url="http://127.0.0.1") as c:
         rows = {r["model"]: r for r in c.get("/api/models").json()["models"]}
         assert rows["tiny"]["broken"] is None and rows["tiny"]["step"] == 250
-        assert {name for name, r in rows.items() if r["broken"]} == set(BROKEN)
-        for name in BROKEN:
+        unfit = {"shape", "no-head"}  # listed from their headers alone: they show when loaded
+        assert {name for name, r in rows.items() if r["broken"]} == set(BROKEN) - unfit
+        for name in set(BROKEN) - unfit:
             assert str(broken_home) not in rows[name]["broken"] and "/tmp" not in rows[name]["broken"]
             assert c.get(f"/api/models/broken/{name}").json()["broken"] == rows[name]["broken"]
+        for name in BROKEN:
             answer = c.post("/api/generate", json={"project": "broken", "model": name, "length": 20})
             assert answer.status_code == 400 and "\n" not in answer.json()["error"], answer.text
             assert "/" + broken_home.parts[1] not in answer.json()["error"]  # no absolute server path
@@ -319,7 +321,7 @@ def test_a_broken_model_is_a_one_line_error_on_the_command_line(broken_home, env
     listed = run("models", env=env)
     assert listed.returncode == 0 and "Traceback" not in listed.stderr
     assert listed.stdout.count("broken") >= len(BROKEN) and "stopped" in listed.stdout  # the good one too
-    assert sum(line.startswith("poet: warning: broken/") for line in listed.stderr.splitlines()) == len(BROKEN)
+    assert sum(line.startswith("poet: warning: broken/") for line in listed.stderr.splitlines()) == len(BROKEN) - 2
 
 
 @pytest.mark.parametrize(

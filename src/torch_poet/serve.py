@@ -43,7 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .attribution import Rule, Span
-from .checkpoint import list_models, model_dirs, model_row, read_config, snapshot_path
+from .checkpoint import list_models, model_dirs, model_row, read_config, read_json, snapshot_path
 from .errors import PoetError
 from .paths import cache_root, data_root
 from .plot import read_history
@@ -181,7 +181,7 @@ class Models:
                     poet.index()  # built (or read from disk) now, not on the first request that needs it
                     reason = None
                 except PoetError as e:
-                    reason = f"quotes cannot be highlighted: {e}"
+                    reason = self.private_paths_hidden(f"quotes cannot be highlighted: {e}")
                 loaded = self._loaded[key] = Loaded(poet, stamp, reason)
         return key, loaded
 
@@ -222,11 +222,13 @@ class Models:
         books: dict[int, list[str]] = {}
         for (project, model), path in model_dirs(self.root).items():
             try:
-                texts = read_config(path)["library"].get("texts", [])
+                config = read_json(path / "config.json")  # a model that has just begun may have only its library
             except PoetError:
                 continue  # a broken model is listed as such by /api/models
-            for t in texts:
-                if isinstance(t.get("book_id"), int):
+            library = config.get("library") if isinstance(config, dict) else None
+            texts = library.get("texts") if isinstance(library, dict) else None
+            for t in texts if isinstance(texts, list) else []:
+                if isinstance(t, dict) and isinstance(t.get("book_id"), int):
                     books.setdefault(t["book_id"], []).append(f"{project}/{model}")
         return books
 
@@ -416,7 +418,7 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": models.private_paths_hidden(str(exc.detail))}, exc.status_code)
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -567,7 +569,7 @@ def create_app(
         try:
             catalog = models.catalog()
         except PoetError as e:
-            raise HTTPException(503, f"the catalog is not available: {e}") from None  # paths hidden by http_error
+            raise HTTPException(503, models.private_paths_hidden(f"the catalog is not available: {e}")) from None
         books = find(catalog, author=author, title=title, language=language, subject=subject)
         trained = models.trained_on()
         rows = [{"id": b.id, "title": b.title, "author": b.author, "language": list(b.language), "url": b.url,
