@@ -19,9 +19,9 @@ from conftest import poet, wait_for_snapshot
 
 from torch_poet import checkpoint
 from torch_poet.errors import PoetError
-from torch_poet.library import Library, Text
+from torch_poet.library import Library, Text, readability
 from torch_poet.model import ModelConfig
-from torch_poet.train import Streams, TrainConfig, Trainer
+from torch_poet.train import Streams, TrainConfig, Trainer, sample_readability
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHAKESPEARE = SHARED / "corpora" / "tiny-shakespeare.txt"
@@ -48,6 +48,15 @@ def test_learns_real_text(tmp_path):
     val = t.history[-1]["val_loss"]
     assert val < unigram_entropy(text) - 0.7, (val, unigram_entropy(text))
     assert t.history[-1]["val_bpc"] == pytest.approx(val / math.log(2), rel=1e-3)
+    assert 0 < t.history[-1]["readability"] == round(sample_readability(t), 4)  # the same seeded sample
+
+
+def test_readability_is_the_share_of_words_found_in_the_library():
+    library = lib("The cat sat on the mat; Élodie's 2 dogs ran.")
+    assert library.words == {"the", "cat", "sat", "on", "mat", "élodie", "s", "dogs", "ran"}
+    assert readability("THE cat zat, the dog", library.words) == 3 / 5  # case ignored; "zat", "dog" are not words
+    assert readability("élodie42mat", library.words) == 1.0  # digits split words
+    assert readability("  12 ... !", library.words) == 0.0  # no words: nothing readable
 
 
 def test_overfits_a_repeated_string(tmp_path):

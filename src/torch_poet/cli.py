@@ -363,14 +363,21 @@ def cmd_generate(args: argparse.Namespace) -> int:
             highlighted = Highlighted.from_spans(spans, rule) if spans is not None else None
             head = f"temperature {temperature:g}" + (f" · sample {i + 1} of {args.num}" if args.num > 1 else "")
             head += f" · seed {seed + i}"
+            readable = poet.readability(text) if index else None  # the library is at hand where the index is
             samples.append({"temperature": temperature, "sample": i, "seed": seed + i, "text": text,
-                            **(record(highlighted) if highlighted else {"summary": None, "spans": None})})  # fmt: skip
+                            **(record(highlighted) if highlighted else {"summary": None, "spans": None}),
+                            "readability": readable})  # fmt: skip
             sections.append((head, highlighted.spans if highlighted else text))
+            line = f"readability {readable:.1%} (share of its words found in the library)" if index else None
+            if live and line:
+                print(line + "\n", flush=True)
             if live or args.json:
                 continue
             if many or tty:
                 print(f"── {head} ──")
-            print(ansi(highlighted.spans, color, rule) if highlighted else text, end="\n\n" if many else "\n")
+            print(ansi(highlighted.spans, color, rule) if highlighted else text, end="\n\n" if many and not line else "\n")
+            if line:
+                print(line, end="\n\n" if many else "\n")
     if args.html:
         _write(args.html, html_page(sections, title=f"torch-poet: {args.project}/{args.model}", rule=rule))
     if args.json:
