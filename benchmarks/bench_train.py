@@ -258,15 +258,18 @@ def nanogpt(train: torch.Tensor, val: torch.Tensor, vocab: int, minutes: float, 
         step(it, 10**9)
     max_iters = int(20 / (time.perf_counter() - start) * minutes * 60)
     it, trained, history, next_eval = 20, time.perf_counter() - start, [], every * 60
-    while it < max_iters and trained < minutes * 60:
+    while True:
+        done = it >= max_iters or trained >= minutes * 60
+        if trained >= next_eval or done:
+            history.append({"time": trained, "step": it, "val_loss": gpt_val_loss(model, val, c["block_size"]),
+                            "chars_per_sec": it * c["batch_size"] * c["block_size"] / trained})  # fmt: skip
+            next_eval += every * 60
+        if done:
+            break
         t = time.perf_counter()
         step(it, max_iters)
         it += 1
         trained += time.perf_counter() - t
-        if trained >= next_eval or it == max_iters or trained >= minutes * 60:
-            history.append({"time": trained, "step": it, "val_loss": gpt_val_loss(model, val, c["block_size"]),
-                            "chars_per_sec": it * c["batch_size"] * c["block_size"] / trained})  # fmt: skip
-            next_eval += every * 60
     print(f"  nanoGPT: max_iters = lr_decay_iters = {max_iters} for {minutes:g} min, ran {it}")
     return history
 

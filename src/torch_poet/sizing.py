@@ -112,7 +112,7 @@ def probe(shape: Shape, vocab_size: int, cell: str, device: torch.device, dtype:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - t)
-        if times[0] > PROBE_SECONDS:  # a slow shape: its warm-up step (an underestimate) will do
+        if times[0] > 2 * PROBE_SECONDS:  # a slow shape: its warm-up step (an underestimate) will do
             break
     torch.set_rng_state(torch_state)
     timed = times[1:] or times
