@@ -47,7 +47,7 @@ def test_shorter_budget_and_slower_device_get_smaller_shapes():
 def test_dropout_grows_with_the_epochs_the_budget_allows():
     small, large = pick(10, 3e9, train_chars=100_000_000), pick(10, 3e9, train_chars=1_000_000)
     assert small.shape == large.shape and small.dropout < large.dropout
-    assert sizing.dropout_for(0.5) < sizing.dropout_for(5) < sizing.dropout_for(50) <= 0.4
+    assert sizing.dropout_for(0.5) < sizing.dropout_for(5) < sizing.dropout_for(50) <= 0.35
 
 
 def test_explicit_fields_win():
