@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m torch_poet train --minutes $(DEMO_MINUTES) --snapshot-every $(DEMO_MINUTES)
+	$(BIN)/python -m torch_poet train --minutes $(DEMO_MINUTES) --snapshot-every $(DEMO_MINUTES) --eval-chars 200000
 	$(BIN)/python -m torch_poet generate --temperature 0.6 0.7 0.8 --length 500
 
 test: $(STAMP)

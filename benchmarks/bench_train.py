@@ -15,6 +15,7 @@
    samples/s of N processes / (N x samples/s of one).
 5. regularisers: one training step with no dropout, variational dropout, embedding dropout and weight
    dropout, side by side, at two sized shapes.
+6. threads: a training step with OpenMP's default wait policy against PASSIVE (what `poet train` sets).
 
     python benchmarks/bench_train.py                       # everything (about 70 minutes)
     python benchmarks/bench_train.py --only throughput
@@ -25,6 +26,7 @@
     POET_GUTENBERG_URL=../shared/gutenberg python benchmarks/bench_train.py --only library --minutes 10
     python benchmarks/bench_train.py --nproc 2              # scaling alone (--nproc implies --only scaling)
     python benchmarks/bench_train.py --only regularisers
+    python benchmarks/bench_train.py --only threads
 """
 
 from __future__ import annotations
@@ -379,9 +381,36 @@ def regularisers(steps: int) -> None:
             print(f"{name:28} {t:8.4f} s  {times[0][1] / t:5.2f}x  {shape.batch_size * shape.seq_len / t:9.0f} chars/s")
 
 
+# --- 6. OpenMP wait policy -----------------------------------------------------------------------------
+
+
+def wait_policy(steps: int) -> None:
+    """A training step of two sized shapes, 2 threads, with OpenMP's default wait policy and with PASSIVE
+    (what `poet train` sets), each in a fresh process (libgomp reads it once), alternated twice."""
+    code = ("import sys, time, torch; from torch_poet.model import CharRNN, ModelConfig; from torch_poet.train import "
+            "train_step; torch.set_num_threads(2); L, H, B, T, n = map(int, sys.argv[1:]); "
+            "m = CharRNN(ModelConfig(vocab_size=65, layers=L, hidden=H, dropout=0.2)); o = torch.optim.AdamW(m.parameters()); "
+            "x = torch.randint(0, 65, (B, T + 1)); ts = []\n"
+            "for _ in range(n + 1):\n t = time.perf_counter(); train_step(m, o, x[:, :-1], x[:, 1:], None, torch.float32, 1.0); "
+            "ts.append(time.perf_counter() - t)\nprint(sorted(ts[1:])[len(ts) // 2 - 1])")  # fmt: skip
+    print(f"\n## OpenMP wait policy: median seconds of a training step, 2 threads, fp32, median of {steps}")
+    for shape in (sizing.SHAPES[0], sizing.SHAPES[2]):
+        args = [str(v) for v in (shape.layers, shape.hidden, shape.batch_size, shape.seq_len, steps)]
+        times: dict[str, list[float]] = {"default": [], "PASSIVE": []}
+        for _ in range(2):
+            for policy in times:
+                env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+                env.update({"OMP_WAIT_POLICY": policy} if policy != "default" else {})
+                out = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True)
+                times[policy].append(float(out.stdout))
+        d, p = min(times["default"]), min(times["PASSIVE"])
+        print(f"{sizing.name(shape):22} default {d:7.4f} s  PASSIVE {p:7.4f} s  ratio {d / p:5.2f}x  (load {os.getloadavg()[0]:.1f})")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", choices=("throughput", "quality", "nanogpt", "sizing", "library", "scaling", "regularisers"))
+    p.add_argument("--only", choices=("throughput", "quality", "nanogpt", "sizing", "library", "scaling", "regularisers",
+                                          "threads"))
     p.add_argument("--chars", type=float, nargs="+", default=[1e6, 3e6, 10e6], help="sizing: training chars")
     p.add_argument("--shapes", type=int, default=3, help="sizing: how many of the candidate shapes, smallest first")
     p.add_argument("--nproc", type=int, default=None, help="scaling: worker processes (default 2); alone, runs only that")
@@ -416,6 +445,8 @@ def main() -> None:
         scaling(args.nproc or 2, args.steps, args.device)
     if args.only in (None, "regularisers"):
         regularisers(args.steps)
+    if args.only in (None, "threads"):
+        wait_policy(min(args.steps, 5))
 
 
 if __name__ == "__main__":

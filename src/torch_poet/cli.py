@@ -629,6 +629,10 @@ COMMANDS += [register_generate, register_highlight, register_chat, register_serv
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.command == "train" and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ):
+        # Idle OpenMP threads sleep instead of spinning: on cores shared with other work, spinning threads
+        # made a training step 3-4x slower (BENCHMARKS.md). Read when torch loads, so before that.
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     warnings.showwarning = show_warning
     speaks = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for all
     try:
