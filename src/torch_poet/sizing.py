@@ -48,10 +48,10 @@ TRAIN_FIELDS = ("batch_size", "seq_len", "lr")
 
 
 def dropout_for(epochs: float) -> float:
-    """Variational dropout for a run that sees its training text `epochs` times: light for less than
-    one pass (nothing repeats, so nothing to overfit), rising to 0.35 (2x512's best at ~15 passes,
+    """Variational dropout for a run that sees its training text `epochs` times: next to none for less
+    than a pass (nothing repeats, so nothing to overfit), rising to 0.35 (2x512's best at ~15 passes,
     BENCHMARKS.md). At 7 passes 0.1 and 0.25 scored alike and 0.4 worse (BENCHMARKS.md, regularisers)."""
-    return round(min(0.35, 0.1 + 0.015 * epochs), 2)
+    return round(min(0.35, 0.03 * epochs), 2)
 
 
 @dataclass(frozen=True)
