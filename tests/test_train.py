@@ -21,7 +21,8 @@ from torch_poet import checkpoint
 from torch_poet.errors import PoetError
 from torch_poet.library import Library, Text, readability
 from torch_poet.model import ModelConfig
-from torch_poet.train import Streams, TrainConfig, Trainer, sample_readability
+from torch_poet.sample import generate
+from torch_poet.train import MEASURE_TEMPERATURE, Streams, TrainConfig, Trainer, sample_prompt
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHAKESPEARE = SHARED / "corpora" / "tiny-shakespeare.txt"
@@ -48,7 +49,9 @@ def test_learns_real_text(tmp_path):
     val = t.history[-1]["val_loss"]
     assert val < unigram_entropy(text) - 0.7, (val, unigram_entropy(text))
     assert t.history[-1]["val_bpc"] == pytest.approx(val / math.log(2), rel=1e-3)
-    assert 0 < t.history[-1]["readability"] == round(sample_readability(t), 4)  # the same seeded sample
+    measured = generate(t.model, t.library.vocab, sample_prompt(t.library.vocab), t.cfg.sample_length,
+                        temperature=MEASURE_TEMPERATURE, seed=t.cfg.seed + t.step)[0]  # the snapshot's sample, again
+    assert 0 < t.history[-1]["readability"] == round(readability(measured, t.library.words), 4)
 
 
 def test_readability_is_the_share_of_words_found_in_the_library():
