@@ -52,14 +52,17 @@ def test_dropout_grows_with_the_epochs_the_budget_allows():
 
 def test_explicit_fields_win():
     library = Library.from_texts([Text("t", "t", "a", "some text " * 1000)])
-    mcfg, tcfg, picked = sizing.apply(ModelConfig(hidden=48), TrainConfig(minutes=60, lr=1e-3), library,
-                                      {"hidden", "lr", "minutes"}, rate=device(3e12))  # fmt: skip
+    mcfg, tcfg, picked = sizing.apply(ModelConfig(dropout=0.5), TrainConfig(minutes=60, lr=1e-3), library,
+                                      {"dropout", "lr", "minutes"}, rate=device(3e12))  # fmt: skip
     big = sizing.SHAPES[-1]
-    assert (mcfg.hidden, tcfg.lr) == (48, 1e-3)  # named: kept
-    assert (mcfg.layers, tcfg.batch_size, tcfg.seq_len) == (big.layers, big.batch_size, big.seq_len)  # the rest: sized
-    assert "×48 LSTM" in picked["picked"] and picked["device"].endswith(("CPU core", "CPU cores"))
-    every = set(sizing.MODEL_FIELDS + sizing.TRAIN_FIELDS)
-    assert sizing.apply(ModelConfig(), TrainConfig(), library, every, rate=device(3e12))[2] is None
+    assert (mcfg.dropout, tcfg.lr) == (0.5, 1e-3)  # named: kept
+    assert (mcfg.layers, mcfg.hidden, tcfg.batch_size, tcfg.seq_len) == (big.layers, big.hidden, big.batch_size,
+                                                                         big.seq_len)  # the rest: sized  # fmt: skip
+    assert "lr 0.001, dropout 0.5" in picked["picked"] and picked["device"].endswith(("CPU core", "CPU cores"))
+    # a named model shape is the user's: nothing is probed or changed
+    probed = []
+    named = sizing.apply(ModelConfig(hidden=48), TrainConfig(), library, {"hidden"}, rate=lambda s: probed.append(s) or 1.0)
+    assert named == (ModelConfig(hidden=48), TrainConfig(), None) and probed == []
 
 
 def test_the_real_probe_measures_a_training_step():
@@ -94,8 +97,8 @@ def test_cli_prints_records_and_keeps_the_pick(tmp_path, env):
     assert json.loads((model / "config.json").read_text())["sizing"] == config["sizing"]
     assert json.loads((model / "config.json").read_text())["model"] == config["model"]
     # a new model with named flags: they win
-    named = run("--model", "b", "--file", str(book), "--minutes", "0.05", "--hidden", "40", "--seq-len", "24")
+    named = run("--model", "b", "--file", str(book), "--minutes", "0.05", "--dropout", "0.3", "--seq-len", "24")
     assert named.returncode == 0, named.stderr
     config = json.loads((model.parent / "b" / "config.json").read_text())
-    assert (config["model"]["hidden"], config["train"]["seq_len"]) == (40, 24)
-    assert "×40 LSTM, batch 32×24" in config["sizing"]["picked"]
+    assert (config["model"]["dropout"], config["train"]["seq_len"]) == (0.3, 24)
+    assert "×256 LSTM, batch 32×24, lr 0.006, dropout 0.3" in config["sizing"]["picked"]

@@ -151,8 +151,9 @@ def size(choice: Choice, explicit: set[str]) -> tuple[dict, dict]:
 
 
 def wanted(explicit: set[str]) -> bool:
-    """Whether there is anything left to size: not when the user named every field sizing sets."""
-    return not set(MODEL_FIELDS + TRAIN_FIELDS) <= explicit
+    """Whether to size: not when the user names the model's shape (--layers or --hidden), whose speed
+    there is then nothing to choose by; the other fields keep their defaults."""
+    return not {"layers", "hidden"} & explicit
 
 
 def apply(mcfg, tcfg, library, explicit: set[str], rate: Callable[[Shape], float] | None = None):
