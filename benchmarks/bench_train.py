@@ -17,6 +17,8 @@
    dropout, side by side, at two sized shapes.
 6. threads: a training step with OpenMP's default wait policy against PASSIVE (what `poet train` sets).
 
+Set OMP_WAIT_POLICY=PASSIVE in the environment to measure what `poet train` runs (it sets that itself).
+
     python benchmarks/bench_train.py                       # everything (about 70 minutes)
     python benchmarks/bench_train.py --only throughput
     python benchmarks/bench_train.py --only quality --minutes 2
