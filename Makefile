@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEMO_MINUTES ?= 2
+DEMO_MINUTES ?= 3.5
 
 .PHONY: demo test bench clean
 
@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m torch_poet train --minutes $(DEMO_MINUTES)
-	$(BIN)/python -m torch_poet generate --temperature 0.6 0.7 0.8 --length 500
+	$(BIN)/python -m torch_poet train --minutes $(DEMO_MINUTES) --snapshot-every $(DEMO_MINUTES) --eval-chars 200000
+	$(BIN)/python -m torch_poet generate --temperature 0.5 0.6 0.7 --length 500
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

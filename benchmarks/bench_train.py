@@ -4,26 +4,38 @@
    CrossEntropy, Adam 1e-4, DataLoader over shuffled 64-char windows taken every 10 chars, batch 256)
    vs ours with the same shape (2x256, 64 steps, batch 256), in seconds per sample.
 2. time to quality on tiny-shakespeare (first 90% train, last 10% validation, the whole split evaluated
-   with the state carried across windows): validation loss against training time (eval excluded).
+   with the state carried across windows): validation loss against training time (eval excluded), with
+   the shape `poet train --minutes M` sizes for this device.
+   nanogpt: the same, and in the same run a reimplementation of nanoGPT's CPU recipe on the same split
+   (its whole held-out part evaluated), one run per budget each; a table of both at 2, 5 and 10 minutes.
+   sizing: held-out loss of each candidate shape after N training chars, to fill sizing.SHAPES.
 3. validation bits per char after N minutes on the default women_writers library.
 4. data-parallel scaling (--nproc N): `poet train --nproc N` with 1 thread per process and N times the
    batch against 1 process with 1 thread, 2x256/64 steps/128 rows per process; efficiency =
    samples/s of N processes / (N x samples/s of one).
-5. dropout: one default training step (2x512, batch 64x128, --precision auto) with PyTorch's F.dropout
-   against the model's own CPU dropout (a torch.rand mask), side by side.
+5. regularisers: one training step with no dropout, variational dropout, embedding dropout and weight
+   dropout, side by side, at two sized shapes.
+6. threads: a training step with OpenMP's default wait policy against PASSIVE (what `poet train` sets).
 
-    python benchmarks/bench_train.py                       # everything (about 25 minutes)
+Set OMP_WAIT_POLICY=PASSIVE in the environment to measure what `poet train` runs (it sets that itself).
+
+    python benchmarks/bench_train.py                       # everything (about 70 minutes)
     python benchmarks/bench_train.py --only throughput
     python benchmarks/bench_train.py --only quality --minutes 2
-    POET_GUTENBERG_URL=../shared/gutenberg python benchmarks/bench_train.py --only library
+    python benchmarks/bench_train.py --only nanogpt --minutes 2 5 10     # ~35 minutes
+    python benchmarks/bench_train.py --only quality --minutes 20         # the 20-minute adaptation check
+    python benchmarks/bench_train.py --only sizing --device cuda --shapes 5 --chars 1e6 3e6 1e7 3e7 1e8
+    POET_GUTENBERG_URL=../shared/gutenberg python benchmarks/bench_train.py --only library --minutes 10
     python benchmarks/bench_train.py --nproc 2              # scaling alone (--nproc implies --only scaling)
-    python benchmarks/bench_train.py --only dropout
+    python benchmarks/bench_train.py --only regularisers
+    python benchmarks/bench_train.py --only threads
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -31,7 +43,6 @@ import sys
 import tempfile
 import time
 import warnings
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -39,6 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from torch_poet import sizing
 from torch_poet.library import WOMEN_WRITERS, Library, Text, build
 from torch_poet.model import ModelConfig
 from torch_poet.train import TrainConfig, Trainer
@@ -136,17 +148,178 @@ def quality(
     library: Library, minutes: float, val_fraction: float, eval_chars: int | None, every: float, label: str,
     device: str = "auto",
 ):
+    """`poet train --minutes M`'s recipe: the shape sized for the budget on this device, then trained."""
     with tempfile.TemporaryDirectory() as d:
         cfg = TrainConfig(minutes=minutes, snapshot_every=every, val_fraction=val_fraction, eval_chars=eval_chars,
-                          sample_every=1e9, device=device)
-        trainer = Trainer(library, Path(d) / "m", None, cfg)
+                          sample_every=1e9, device=device)  # fmt: skip
+        mcfg, cfg, picked = sizing.apply(ModelConfig(), cfg, library, set())
+        trainer = Trainer(library, Path(d) / "m", mcfg, cfg, sizing=picked)
         trainer.run()
-    print(f"\n## time to quality: {label}, --minutes {minutes} (defaults: {trainer.config['model']}, "
-          f"batch {cfg.batch_size}, seq {cfg.seq_len}, lr {cfg.lr})")
-    print(f"{'minutes':>8} {'step':>7} {'val nats':>9} {'val bpc':>8} {'chars/s':>9}")
-    for h in trainer.history:
-        print(f"{h['time'] / 60:8.2f} {h['step']:7d} {h['val_loss']:9.4f} {h['val_bpc']:8.4f} {h['chars_per_sec']:9.0f}")
-    return trainer.history
+    h = trainer.history
+    best = min(x["val_loss"] for x in h)
+    print(f"\n## time to quality: {label}, --minutes {minutes}: {picked['picked']}")
+    print(f"{'minutes':>8} {'step':>7} {'val nats':>9} {'val bpc':>8} {'read':>5} {'chars/s':>9}")
+    for x in h:
+        print(f"{x['time'] / 60:8.2f} {x['step']:7d} {x['val_loss']:9.4f} {x['val_bpc']:8.4f} {x['readability']:5.0%} "
+              f"{x['chars_per_sec']:9.0f}")  # fmt: skip
+    print(f"end {h[-1]['val_loss']:.4f}, best {best:.4f} (end - best {h[-1]['val_loss'] - best:.4f})")
+    return h
+
+
+# --- 2b. nanoGPT's CPU recipe, side by side ----------------------------------------------------------
+# A reimplementation of karpathy/nanoGPT's model.py (bias=False, as its train.py defaults) and train loop
+# (AdamW with weight decay on 2-D weights, betas 0.9/0.99, linear warm-up then cosine to min_lr, random
+# windows), with config/train_shakespeare_char.py and the README's CPU command: --device=cpu --compile=False
+# --eval_iters=20 --log_interval=1 --block_size=64 --batch_size=12 --n_layer=4 --n_head=4 --n_embd=128
+# --max_iters=2000 --lr_decay_iters=2000 --dropout=0.0, with max_iters (= lr_decay_iters) set to fill
+# the budget from its measured iteration speed.
+
+NANOGPT = dict(block_size=64, batch_size=12, n_layer=4, n_head=4, n_embd=128, dropout=0.0, learning_rate=1e-3,
+               min_lr=1e-4, warmup_iters=100, weight_decay=0.1, beta2=0.99, grad_clip=1.0)  # fmt: skip
+
+
+class Block(nn.Module):
+    def __init__(self, n_embd: int, n_head: int):
+        super().__init__()
+        self.ln_1, self.ln_2 = nn.LayerNorm(n_embd, bias=False), nn.LayerNorm(n_embd, bias=False)
+        self.c_attn, self.attn_proj = nn.Linear(n_embd, 3 * n_embd, bias=False), nn.Linear(n_embd, n_embd, bias=False)
+        self.c_fc, self.mlp_proj = nn.Linear(n_embd, 4 * n_embd, bias=False), nn.Linear(4 * n_embd, n_embd, bias=False)
+        self.n_head = n_head
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in self.c_attn(self.ln_1(x)).split(C, 2))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
+        x = x + self.attn_proj(y)
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x))))
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab: int, block_size: int, n_layer: int, n_head: int, n_embd: int, **_):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, n_embd), nn.Embedding(block_size, n_embd)
+        self.h = nn.ModuleList(Block(n_embd, n_head) for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(n_embd, bias=False)
+        self.lm_head = nn.Linear(n_embd, vocab, bias=False)
+        self.wte.weight = self.lm_head.weight  # weight tying
+        for name, p in self.named_parameters():
+            if p.dim() == 2:
+                std = 0.02 / math.sqrt(2 * n_layer) if name.endswith("proj.weight") else 0.02
+                torch.nn.init.normal_(p, 0.0, std)
+
+    def forward(self, idx):
+        x = self.wte(idx) + self.wpe(torch.arange(idx.size(1)))
+        for block in self.h:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+
+def nanogpt_lr(it: int, max_iters: int, c: dict) -> float:
+    if it < c["warmup_iters"]:
+        return c["learning_rate"] * (it + 1) / (c["warmup_iters"] + 1)
+    if it > max_iters:
+        return c["min_lr"]
+    coeff = 0.5 * (1.0 + math.cos(math.pi * (it - c["warmup_iters"]) / (max_iters - c["warmup_iters"])))
+    return c["min_lr"] + coeff * (c["learning_rate"] - c["min_lr"])
+
+
+@torch.no_grad()
+def gpt_val_loss(model: GPT, val: torch.Tensor, block: int) -> float:
+    """Mean loss over the whole held-out split: consecutive windows of block_size, each char predicted once."""
+    model.eval()
+    n = (len(val) - 1) // block * block
+    x, y = val[:n].view(-1, block), val[1 : n + 1].view(-1, block)
+    total = sum(F.cross_entropy(model(xb).flatten(0, 1), yb.flatten(), reduction="sum").item()
+                for xb, yb in zip(x.split(256), y.split(256)))  # fmt: skip
+    model.train()
+    return total / n
+
+
+def nanogpt(train: torch.Tensor, val: torch.Tensor, vocab: int, minutes: float, every: float) -> list[dict]:
+    """nanoGPT's recipe for `minutes` of training (evaluation excluded); whole-split loss every `every` minutes."""
+    c = NANOGPT
+    torch.manual_seed(1337)
+    model = GPT(vocab, **c)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": c["weight_decay"]},
+                             {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}],
+                            lr=c["learning_rate"], betas=(0.9, c["beta2"]))  # fmt: skip
+
+    def step(it: int, max_iters: int) -> None:
+        ix = torch.randint(len(train) - c["block_size"], (c["batch_size"],))
+        x = torch.stack([train[i : i + c["block_size"]] for i in ix])
+        y = torch.stack([train[i + 1 : i + 1 + c["block_size"]] for i in ix])
+        for g in opt.param_groups:
+            g["lr"] = nanogpt_lr(it, max_iters, c)
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), c["grad_clip"])
+        opt.step()
+
+    start = time.perf_counter()  # the first iterations measure its speed, to set max_iters for the budget
+    for it in range(20):
+        step(it, 10**9)
+    max_iters = int(20 / (time.perf_counter() - start) * minutes * 60)
+    it, trained, history, next_eval = 20, time.perf_counter() - start, [], every * 60
+    while True:
+        done = it >= max_iters or trained >= minutes * 60
+        if trained >= next_eval or done:
+            history.append({"time": trained, "step": it, "val_loss": gpt_val_loss(model, val, c["block_size"]),
+                            "chars_per_sec": it * c["batch_size"] * c["block_size"] / trained})  # fmt: skip
+            next_eval += every * 60
+        if done:
+            break
+        t = time.perf_counter()
+        step(it, max_iters)
+        it += 1
+        trained += time.perf_counter() - t
+    print(f"  nanoGPT: max_iters = lr_decay_iters = {max_iters} for {minutes:g} min, ran {it}")
+    return history
+
+
+def side_by_side(library: Library, budgets: list[float]) -> None:
+    """Ours (sized by `poet train`'s rule for each budget) and nanoGPT's recipe on the same split, each
+    budget a run of its own, one after the other; whole-split held-out loss and chars/s."""
+    train, val = library.split(0.1)
+    rows = []
+    for m in budgets:
+        ours = quality(library, m, 0.1, None, min(1.0, m / 4), "tiny-shakespeare, sized")
+        theirs = nanogpt(train, val, len(library.vocab), m, min(1.0, m / 4))
+        for name, h in (("torch-poet (sized)", ours), ("nanoGPT CPU recipe", theirs)):
+            curve = " ".join(f"{x['time'] / 60:.1f}:{x['val_loss']:.3f}" for x in h)
+            print(f"  {name} {m:g} min curve (min:nats) {curve}")
+        rows.append((m, ours[-1], theirs[-1]))
+    print("\n## time to quality, side by side: tiny-shakespeare, first 90% train, whole last 10% held out")
+    print(f"{'budget':>7} {'ours nats':>10} {'chars/s':>8} {'nanoGPT nats':>13} {'chars/s':>8} {'ours - nanoGPT':>15}")
+    for m, o, t in rows:
+        print(f"{m:7g} {o['val_loss']:10.4f} {o['chars_per_sec']:8.0f} {t['val_loss']:13.4f} {t['chars_per_sec']:8.0f} "
+              f"{o['val_loss'] - t['val_loss']:15.4f}")  # fmt: skip
+
+
+# --- 2c. the sizing table -----------------------------------------------------------------------------
+
+
+def sizing_table(library: Library, chars: list[float], shapes: int, device: str) -> None:
+    """Held-out loss of each candidate shape after training on each number of characters (a run per
+    pair, its schedule over those characters): where a shape overtakes the one before is its min_chars.
+    Characters, not seconds, so any device can measure it; a GPU measures the large shapes quickly."""
+    train_chars = len(library.split(0.1)[0])
+    print(f"\n## sizing table: held-out nats after N training chars, tiny-shakespeare, {device}")
+    print(f"{'shape':22} " + " ".join(f"{c / 1e6:>8.1f}M" for c in chars) + f" {'chars/s':>9}")
+    for shape in sizing.SHAPES[:shapes]:
+        row, rate = [], 0.0
+        for n in chars:
+            model = ModelConfig(layers=shape.layers, hidden=shape.hidden, dropout=sizing.dropout_for(n / train_chars))
+            steps = max(1, int(n // (shape.batch_size * shape.seq_len)))
+            cfg = TrainConfig(steps=steps, batch_size=shape.batch_size, seq_len=shape.seq_len, lr=shape.lr,
+                              snapshot_every=1e9, val_fraction=0.1, eval_chars=None, sample_every=1e9, device=device)  # fmt: skip
+            with tempfile.TemporaryDirectory() as d:
+                trainer = Trainer(library, Path(d) / "m", model, cfg, log=lambda m: None)
+                trainer.run()
+            row.append(trainer.history[-1]["val_loss"])
+            rate = trainer.history[-1]["chars_per_sec"]
+        print(f"{sizing.name(shape):22} " + " ".join(f"{v:9.4f}" for v in row) + f" {rate:9.0f}", flush=True)
 
 
 # --- 4. data-parallel scaling ---------------------------------------------------------------------
@@ -178,20 +351,16 @@ def scaling(nproc: int, steps: int, device: str) -> None:
     print(f"{f'{nproc} processes (gloo)':24} {many:10.0f} {many / 64:10.1f} {many / (nproc * one):10.0%}")
 
 
-# --- 5. dropout -----------------------------------------------------------------------------------
+# --- 5. regularisers -------------------------------------------------------------------------------
 
 
-def step_seconds(use_torch_dropout: bool, steps: int) -> float:
-    """Median seconds of a default training step, with F.dropout swapped in or not."""
-    from unittest import mock
-
-    import torch_poet.model as model_module
-
-    text = SHAKESPEARE.read_text()[:2_000_000]
+def step_seconds(model: ModelConfig, batch: int, seq_len: int, steps: int) -> float:
+    """Median seconds of one training step of `model` (precision auto), on real text."""
+    text = SHAKESPEARE.read_text()
     library = Library.from_texts([Text("shakespeare", "tiny-shakespeare", "", text)])
-    patch = mock.patch.object(model_module, "dropout", lambda x, p, training: F.dropout(x, p, training))
-    with tempfile.TemporaryDirectory() as d, (patch if use_torch_dropout else nullcontext()):
-        trainer = Trainer(library, Path(d) / "m", None, TrainConfig(steps=1, snapshot_every=1e9), log=lambda m: None)
+    with tempfile.TemporaryDirectory() as d:
+        cfg = TrainConfig(steps=1, snapshot_every=1e9, batch_size=batch, seq_len=seq_len)
+        trainer = Trainer(library, Path(d) / "m", model, cfg, log=lambda m: None)
         x, y, _ = trainer.streams.next()
         times = []
         for _ in range(steps + 2):
@@ -201,21 +370,55 @@ def step_seconds(use_torch_dropout: bool, steps: int) -> float:
         return statistics.median(times[2:])
 
 
-def dropout_step(steps: int) -> None:
-    rows = [(name, step_seconds(torch_dropout, steps)) for name, torch_dropout in
-            (("F.dropout (bernoulli_ mask)", True), ("model.dropout (torch.rand mask)", False))]  # fmt: skip
-    print(f"\n## dropout: one default training step (2x512, batch 64x128), median of {steps}")
-    for name, t in rows:
-        print(f"{name:36} {t:8.4f} s  {rows[0][1] / t:5.2f}x")
+def regularisers(steps: int) -> None:
+    """What each regulariser costs per step, at the smallest sized shape and the long-run CPU shape."""
+    for shape in (sizing.SHAPES[0], sizing.SHAPES[2]):
+        base = dict(layers=shape.layers, hidden=shape.hidden)
+        rows = [("none", ModelConfig(**base, dropout=0.0)), ("variational dropout 0.3", ModelConfig(**base, dropout=0.3)),
+                ("+ embedding dropout 0.1", ModelConfig(**base, dropout=0.3, embed_dropout=0.1)),
+                ("+ weight dropout 0.2", ModelConfig(**base, dropout=0.3, embed_dropout=0.1, weight_dropout=0.2))]  # fmt: skip
+        times = [(name, step_seconds(m, shape.batch_size, shape.seq_len, steps)) for name, m in rows]
+        print(f"\n## regularisers: one training step of {sizing.name(shape)}, median of {steps}")
+        for name, t in times:
+            print(f"{name:28} {t:8.4f} s  {times[0][1] / t:5.2f}x  {shape.batch_size * shape.seq_len / t:9.0f} chars/s")
+
+
+# --- 6. OpenMP wait policy -----------------------------------------------------------------------------
+
+
+def wait_policy(steps: int) -> None:
+    """A training step of two sized shapes, 2 threads, with OpenMP's default wait policy and with PASSIVE
+    (what `poet train` sets), each in a fresh process (libgomp reads it once), alternated twice."""
+    code = ("import sys, time, torch; from torch_poet.model import CharRNN, ModelConfig; from torch_poet.train import "
+            "train_step; torch.set_num_threads(2); L, H, B, T, n = map(int, sys.argv[1:]); "
+            "m = CharRNN(ModelConfig(vocab_size=65, layers=L, hidden=H, dropout=0.2)); o = torch.optim.AdamW(m.parameters()); "
+            "x = torch.randint(0, 65, (B, T + 1)); ts = []\n"
+            "for _ in range(n + 1):\n t = time.perf_counter(); train_step(m, o, x[:, :-1], x[:, 1:], None, torch.float32, 1.0); "
+            "ts.append(time.perf_counter() - t)\nprint(sorted(ts[1:])[len(ts) // 2 - 1])")  # fmt: skip
+    print(f"\n## OpenMP wait policy: median seconds of a training step, 2 threads, fp32, median of {steps}")
+    for shape in (sizing.SHAPES[0], sizing.SHAPES[2]):
+        args = [str(v) for v in (shape.layers, shape.hidden, shape.batch_size, shape.seq_len, steps)]
+        times: dict[str, list[float]] = {"default": [], "PASSIVE": []}
+        for _ in range(2):
+            for policy in times:
+                env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+                env.update({"OMP_WAIT_POLICY": policy} if policy != "default" else {})
+                out = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True)
+                times[policy].append(float(out.stdout))
+        d, p = min(times["default"]), min(times["PASSIVE"])
+        print(f"{sizing.name(shape):22} default {d:7.4f} s  PASSIVE {p:7.4f} s  ratio {d / p:5.2f}x  (load {os.getloadavg()[0]:.1f})")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", choices=("throughput", "quality", "library", "scaling", "dropout"))
+    p.add_argument("--only", choices=("throughput", "quality", "nanogpt", "sizing", "library", "scaling", "regularisers",
+                                          "threads"))
+    p.add_argument("--chars", type=float, nargs="+", default=[1e6, 3e6, 10e6], help="sizing: training chars")
+    p.add_argument("--shapes", type=int, default=3, help="sizing: how many of the candidate shapes, smallest first")
     p.add_argument("--nproc", type=int, default=None, help="scaling: worker processes (default 2); alone, runs only that")
-    p.add_argument("--device", default="cpu", help="scaling: cpu or cuda")
+    p.add_argument("--device", default="cpu", help="scaling, sizing: cpu or cuda")
     p.add_argument("--steps", type=int, default=20, help="throughput: timed steps per contender")
-    p.add_argument("--minutes", type=float, nargs="+", default=[2.0, 10.0], help="quality: training budgets")
+    p.add_argument("--minutes", type=float, nargs="+", default=[2.0, 5.0, 10.0], help="quality, nanogpt: budgets")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     if args.nproc and not args.only:
@@ -229,14 +432,23 @@ def main() -> None:
         library = Library.from_texts([Text("shakespeare", "tiny-shakespeare", "", text)])
         for m in args.minutes:
             quality(library, m, 0.1, None, min(0.5, m / 4), "tiny-shakespeare")
+    if args.only in (None, "nanogpt"):
+        text = SHAKESPEARE.read_text()
+        side_by_side(Library.from_texts([Text("shakespeare", "tiny-shakespeare", "", text)]), args.minutes)
+    if args.only == "sizing":  # not part of the whole run: hours on a CPU, minutes on a GPU
+        text = SHAKESPEARE.read_text()
+        sizing_table(Library.from_texts([Text("shakespeare", "tiny-shakespeare", "", text)]), args.chars, args.shapes,
+                     args.device)  # fmt: skip
     if args.only in (None, "library"):
         library = build(WOMEN_WRITERS)
         chars = sum(len(t.text) for t in library.texts)
         quality(library, max(args.minutes), 0.05, 1_000_000, 1.0, f"women_writers ({len(library.texts)} books, {chars:,} chars)")
     if args.only in (None, "scaling"):
         scaling(args.nproc or 2, args.steps, args.device)
-    if args.only in (None, "dropout"):
-        dropout_step(args.steps)
+    if args.only in (None, "regularisers"):
+        regularisers(args.steps)
+    if args.only in (None, "threads"):
+        wait_policy(min(args.steps, 5))
 
 
 if __name__ == "__main__":

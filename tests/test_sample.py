@@ -421,6 +421,7 @@ def test_cli_generate_json_matches_the_api(home, poet):
     assert [s["text"] for s in out["samples"][:2]] == poet.generate("It is", 120, temperature=0.5, num=2, seed=5)
     assert all("".join(sp["text"] for sp in s["spans"]) == s["text"] for s in out["samples"])
     assert out["samples"][0]["summary"]["chars"] == 120
+    assert [s["readability"] for s in out["samples"]] == [poet.readability(s["text"]) for s in out["samples"]]
 
 
 def test_cli_generate_piped_prints_once_highlighted(home, poet, tmp_path):
@@ -432,6 +433,7 @@ def test_cli_generate_piped_prints_once_highlighted(home, poet, tmp_path):
     text = poet.generate("It is a truth", 200, temperature=0)
     assert "»[1]" in r.stdout or "»[2]" in r.stdout  # greedy text quotes the books it learned by heart
     assert "quoted in" in r.stdout and "[1] austen" in r.stdout
+    assert r.stdout.endswith(f"\nreadability {poet.readability(text):.1%} (share of its words found in the library)\n")
     assert "poet-q" in page.read_text() and "wrote" in r.stderr
     plain = poet_cli(home, "generate", *MODEL, "--length", "200", "--temperature", "0", "--prompt", "It is a truth", "--plain")
     assert plain.stdout == text + "\n"
@@ -526,7 +528,7 @@ def test_cli_generate_streams_on_a_terminal(home, poet):
     for t in (0.7, 0):
         text = poet.generate("It ", 400, temperature=t, seed=3)
         assert text in out  # streamed, coloured, and the same text as the API's
-    assert out.count("quoted in") == 2
+    assert out.count("quoted in") == 2 and out.count("% (share of its words found in the library)") == 2
     assert "\x1b[48;5;" in child.before  # quotes coloured on the terminal
     child = pexpect.spawn(
         sys.executable, ["-m", "torch_poet", "generate", *MODEL, "--seed", "3", "--length", "400", "--prompt", "It "],

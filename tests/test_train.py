@@ -19,9 +19,10 @@ from conftest import poet, wait_for_snapshot
 
 from torch_poet import checkpoint
 from torch_poet.errors import PoetError
-from torch_poet.library import Library, Text
+from torch_poet.library import Library, Text, readability
 from torch_poet.model import ModelConfig
-from torch_poet.train import Streams, TrainConfig, Trainer
+from torch_poet.sample import generate
+from torch_poet.train import MEASURE_TEMPERATURE, Streams, TrainConfig, Trainer, sample_prompt
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHAKESPEARE = SHARED / "corpora" / "tiny-shakespeare.txt"
@@ -48,6 +49,17 @@ def test_learns_real_text(tmp_path):
     val = t.history[-1]["val_loss"]
     assert val < unigram_entropy(text) - 0.7, (val, unigram_entropy(text))
     assert t.history[-1]["val_bpc"] == pytest.approx(val / math.log(2), rel=1e-3)
+    measured = generate(t.model, t.library.vocab, sample_prompt(t.library.vocab), t.cfg.sample_length,
+                        temperature=MEASURE_TEMPERATURE, seed=t.cfg.seed + t.step)[0]  # the snapshot's sample, again
+    assert 0 < t.history[-1]["readability"] == round(readability(measured, t.library.words), 4)
+
+
+def test_readability_is_the_share_of_words_found_in_the_library():
+    library = lib("The cat sat on the mat; Élodie's 2 dogs ran.")
+    assert library.words == {"the", "cat", "sat", "on", "mat", "élodie", "s", "dogs", "ran"}
+    assert readability("THE cat zat, the dog", library.words) == 3 / 5  # case ignored; "zat", "dog" are not words
+    assert readability("élodie42mat", library.words) == 1.0  # digits split words
+    assert readability("  12 ... !", library.words) == 0.0  # no words: nothing readable
 
 
 def test_overfits_a_repeated_string(tmp_path):
@@ -269,15 +281,36 @@ def test_poet_plot_writes_three_panels(tmp_path):
     assert missing.returncode == 2 and "no training history" in missing.stderr and "Traceback" not in missing.stderr
 
 
-def test_dropout_zeroes_a_fraction_p_and_keeps_the_mean():
-    from torch_poet.model import dropout
+def test_locked_dropout_keeps_one_mask_per_sequence_and_the_mean():
+    from torch_poet.model import locked_dropout
 
-    x = torch.ones(400, 500)
+    x = torch.ones(50, 400, 500)  # [T, B, H]
     torch.manual_seed(0)
-    y = dropout(x, 0.35, training=True)
-    assert (y == 0).float().mean().item() == pytest.approx(0.35, abs=0.005)
+    y = locked_dropout(x, 0.35, training=True)
+    assert torch.equal(y, y[:1].expand_as(y))  # the same mask at every time step
+    assert (y[0] == 0).float().mean().item() == pytest.approx(0.35, abs=0.005)
     assert y.mean().item() == pytest.approx(1.0, abs=0.01)
     assert y.unique().tolist() == pytest.approx([0.0, 1 / 0.65])
-    assert dropout(x, 0.35, training=False) is x and dropout(x, 0.0, training=True) is x
+    assert locked_dropout(x, 0.35, training=False) is x and locked_dropout(x, 0.0, training=True) is x
     torch.manual_seed(0)
-    assert torch.equal(dropout(x, 0.35, training=True), y)  # drawn from torch's RNG: snapshots restore it
+    assert torch.equal(locked_dropout(x, 0.35, training=True), y)  # drawn from torch's RNG: snapshots restore it
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_weight_and_embedding_dropout_act_in_training_only(cell):
+    from torch_poet.model import CharRNN
+
+    torch.manual_seed(0)
+    plain = CharRNN(ModelConfig(vocab_size=20, cell=cell, layers=2, hidden=16, dropout=0.0))
+    reg = CharRNN(ModelConfig(vocab_size=20, cell=cell, layers=2, hidden=16, dropout=0.0, embed_dropout=0.3, weight_dropout=0.5))
+    reg.load_state_dict(plain.state_dict())  # same parameters: the regularisers add none
+    before = {k: v.clone() for k, v in reg.state_dict().items()}
+    idx = torch.randint(0, 20, (3, 12))
+    assert torch.equal(plain.eval()(idx)[0], reg.eval()(idx)[0])
+    out, _ = reg.train()(idx)
+    assert not torch.allclose(out, plain.train()(idx)[0])
+    out.sum().backward()
+    assert all(torch.equal(before[k], v) for k, v in reg.state_dict().items())  # masks never touch the weights
+    assert reg.rnns[0].weight_hh_l0.grad.abs().sum() > 0
+    dropped = (reg.embed.weight.grad.abs().sum(1) == 0) & torch.isin(torch.arange(20), idx)
+    assert dropped.any()  # whole characters left out of the batch get no gradient

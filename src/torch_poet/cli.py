@@ -50,20 +50,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_dataclass_args(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
-    """One `--field-name` flag per config field (default None = keep the saved or default value)."""
+def add_dataclass_args(
+    p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = (), sized: tuple[str, ...] = ()
+) -> None:
+    """One `--field-name` flag per config field (default None = keep the saved or default value); the
+    `sized` fields default to what the sizing rule picks for a new model."""
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        default = f.default
+        default = "sized to the device and --minutes" if f.name in sized else f.default
         flag = "--" + f.name.replace("_", "-")
+        text = f.metadata.get("help", "")
         if isinstance(default, tuple):
-            p.add_argument(flag, type=type(default[0]), nargs="+", default=None, help=f"(default: {' '.join(map(str, default))})")
+            shown = " ".join(map(str, default))
+            p.add_argument(flag, type=type(default[0]), nargs="+", default=None, help=f"{text} (default: {shown})")
         elif isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"(default: {default})")
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"{text} (default: {default})")
         else:
             kind = int if f.type in ("int", "int | None") else float if "float" in str(f.type) else str
-            p.add_argument(flag, type=kind, default=None, help=f"(default: {default})")
+            shown = "" if default is None or "default" in text else f" (default: {default})"
+            p.add_argument(flag, type=kind, default=None, help=text + shown)
 
 
 def overrides(args: argparse.Namespace, cls) -> dict:
@@ -82,7 +88,7 @@ def add_library_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from . import distributed
+    from . import distributed, sizing
     from .library import WOMEN_WRITERS, LibrarySpec, build
     from .paths import model_dir
     from .config import ModelConfig, TrainConfig
@@ -93,6 +99,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     where = model_dir(project, args.model, args.root)
     if args.nproc > 1 and distributed.current().world == 1:  # become the launcher of nproc workers
         return distributed.launch(args.nproc, without_option(args.argv, "--nproc"), where)
+    explicit = {**overrides(args, ModelConfig), **overrides(args, TrainConfig)}
+    new = args.restart or not (where / "config.json").exists()  # a saved model keeps its shape
     mcfg, tcfg, saved_spec = resolve_configs(
         where, overrides(args, ModelConfig), overrides(args, TrainConfig), args.restart
     )
@@ -107,8 +115,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if rank.main:
             chars = sum(len(t.text) for t in library.texts)
             print(f"library: {len(library.texts)} texts, {chars:,} chars, {len(library.vocab)} distinct", file=sys.stderr)
+        picked = None
+        if new and rank.world == 1:  # data-parallel workers keep the defaults: they must agree without talking
+            mcfg, tcfg, picked = sizing.apply(mcfg, tcfg, library, set(explicit))
+            if picked:
+                print(picked["picked"], file=sys.stderr)
         # not kept: the DDP wrapper inside must go before its process group does
-        Trainer(library, where, mcfg, tcfg, spec=dataclasses.asdict(spec), restart=args.restart).run()
+        Trainer(library, where, mcfg, tcfg, spec=dataclasses.asdict(spec), restart=args.restart, sizing=picked).run()
         distributed.barrier()  # all ranks leave the process group together (gloo aborts a rank torn down early)
     except RuntimeError as e:
         why = distributed.lost_peer(e) if rank.world > 1 else None
@@ -137,12 +150,15 @@ def without_option(argv: list[str], flag: str) -> list[str]:
 
 def register_train(sub) -> None:
     from .config import ModelConfig, TrainConfig
+    from .sizing import MODEL_FIELDS, TRAIN_FIELDS
 
     p = sub.add_parser(
         "train",
         help="train (or resume) a model on a library of books",
         description="Train a character-level LSTM on a library. Rerunning the same command resumes from the last "
-        "snapshot. --minutes/--steps are totals for the model; without them it trains until Ctrl-C.",
+        "snapshot. --minutes/--steps are totals for the model; without them it trains until Ctrl-C. A new model's "
+        "shape (layers, hidden, dropout, batch, seq-len, lr) is sized to this device and --minutes after a few "
+        "seconds of probing, unless given; the choice is printed and kept in config.json.",
         epilog="examples:\n  poet train --minutes 10\n  poet train --project austen --author 'jane austen' --minutes 30\n"
         "  poet train --project mine --file notes.txt --layers 2 --hidden 256 --seq-len 64 --batch-size 256\n"
         "  poet train --nproc 4 --batch-size 256                      # 4 GPUs (or CPU processes), one machine\n"
@@ -157,8 +173,9 @@ def register_train(sub) -> None:
     p.add_argument("--nproc", type=int, default=1, help="data-parallel worker processes on this machine: one per "
                    "GPU, or a few on CPU (default: 1; for several machines run it under torchrun)")  # fmt: skip
     add_library_args(p)
-    add_dataclass_args(p.add_argument_group("model"), ModelConfig, skip=("vocab_size",))
-    add_dataclass_args(p.add_argument_group("training"), TrainConfig)
+    sized = MODEL_FIELDS + TRAIN_FIELDS
+    add_dataclass_args(p.add_argument_group("model"), ModelConfig, skip=("vocab_size",), sized=sized)
+    add_dataclass_args(p.add_argument_group("training"), TrainConfig, sized=sized)
     p.set_defaults(func=cmd_train)
 
 
@@ -346,14 +363,21 @@ def cmd_generate(args: argparse.Namespace) -> int:
             highlighted = Highlighted.from_spans(spans, rule) if spans is not None else None
             head = f"temperature {temperature:g}" + (f" · sample {i + 1} of {args.num}" if args.num > 1 else "")
             head += f" · seed {seed + i}"
+            readable = poet.readability(text) if index else None  # the library is at hand where the index is
             samples.append({"temperature": temperature, "sample": i, "seed": seed + i, "text": text,
-                            **(record(highlighted) if highlighted else {"summary": None, "spans": None})})  # fmt: skip
+                            **(record(highlighted) if highlighted else {"summary": None, "spans": None}),
+                            "readability": readable})  # fmt: skip
             sections.append((head, highlighted.spans if highlighted else text))
+            line = f"readability {readable:.1%} (share of its words found in the library)" if index else None
+            if live and line:
+                print(line + "\n", flush=True)
             if live or args.json:
                 continue
             if many or tty:
                 print(f"── {head} ──")
-            print(ansi(highlighted.spans, color, rule) if highlighted else text, end="\n\n" if many else "\n")
+            print(ansi(highlighted.spans, color, rule) if highlighted else text, end="\n\n" if many and not line else "\n")
+            if line:
+                print(line, end="\n\n" if many else "\n")
     if args.html:
         _write(args.html, html_page(sections, title=f"torch-poet: {args.project}/{args.model}", rule=rule))
     if args.json:
@@ -608,6 +632,10 @@ COMMANDS += [register_generate, register_highlight, register_chat, register_serv
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.command == "train" and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ):
+        # Idle OpenMP threads sleep instead of spinning: on cores shared with other work, spinning threads
+        # made a training step 3-4x slower (BENCHMARKS.md). Read when torch loads, so before that.
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     warnings.showwarning = show_warning
     speaks = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for all
     try:

@@ -1,12 +1,13 @@
 """Configuration, one dataclass per concern. Plain data without torch, so the CLI builds its flags
-from these fields (one `--field-name` each) without loading torch, and config.json stores them as is."""
+from these fields (one `--field-name` each, its help the field's one line) without loading torch, and
+config.json stores them as is."""
 
 from __future__ import annotations
 
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import PoetError
@@ -59,47 +60,55 @@ def from_dict(cls: type, data: Any, where: str) -> Any:
         raise PoetError(f"{where}: {e}") from None
 
 
+def opt(default: Any, help: str) -> Any:
+    """A config field with the one-line help text `poet train --help` shows for its flag."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class ModelConfig:
-    """Defaults tuned for time to quality on a 2-core CPU (BENCHMARKS.md: tiny-shakespeare validation
-    1.55 nats at 2 minutes, 1.45 at 10); the original tool's shape is --layers 2 --hidden 256."""
+    """Without explicit flags `poet train` sizes the model to the device and the time budget (sizing.py);
+    these defaults are its long-run pick for a 2-core CPU, and what the Python API gets."""
 
-    vocab_size: int = 0  # set from the library's vocabulary
-    cell: str = "lstm"  # lstm | gru
-    layers: int = 2
-    hidden: int = 512
-    embedding: int = 64
-    dropout: float = 0.35  # between recurrent layers and before the output layer
+    vocab_size: int = opt(0, "set from the library's vocabulary")
+    cell: str = opt("lstm", "recurrent cell: lstm or gru")
+    layers: int = opt(2, "stacked recurrent layers")
+    hidden: int = opt(512, "hidden units per layer")
+    embedding: int = opt(64, "size of each character's embedding")
+    dropout: float = opt(0.35, "variational dropout (one mask per sequence) between layers and before the output")
+    embed_dropout: float = opt(0.0, "share of the vocabulary dropped as whole characters in each batch")
+    weight_dropout: float = opt(0.0, "DropConnect on the hidden-to-hidden weights, one mask per batch")
 
     def __post_init__(self) -> None:
         check(self, {"vocab_size": whole(0), "cell": choice("lstm", "gru"), "layers": whole(1, 64),
                      "hidden": whole(1, 65536), "embedding": whole(1, 65536),
-                     "dropout": real(0, 1, below=True)})  # fmt: skip
+                     "dropout": real(0, 1, below=True), "embed_dropout": real(0, 1, below=True),
+                     "weight_dropout": real(0, 1, below=True)})  # fmt: skip
 
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 64
-    seq_len: int = 128
-    lr: float = 7e-3
-    min_lr_ratio: float = 0.1  # the cosine schedule ends at lr * min_lr_ratio
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    minutes: float | None = None  # total training time of the model; None = until stopped
-    steps: int | None = None  # total optimizer steps of the model; None = until stopped
-    snapshot_every: float = 3.0  # minutes
-    sample_every: float = 10.0  # minutes, once the train loss is below sample_below
-    sample_below: float = 1.5
-    sample_length: int = 700
-    sample_temperatures: tuple[float, ...] = (0.6, 0.7, 0.8)
-    val_fraction: float = 0.05
-    eval_chars: int | None = 1_000_000  # validation chars used per snapshot (None = all)
-    seed: int = 1337
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: str = "auto"  # auto | fp32 | bf16
-    tensorboard: bool = False  # also log the statistics and samples to <model dir>/tensorboard
-    compile: bool = False  # torch.compile the model: no gain on CPU; measure on a GPU with gpu_suite.py
+    batch_size: int = opt(64, "streams trained side by side in each step")
+    seq_len: int = opt(128, "characters per stream in each step (backprop through time)")
+    lr: float = opt(7e-3, "peak learning rate of AdamW")
+    min_lr_ratio: float = opt(0.1, "the learning rate decays to lr * this by the end of --minutes/--steps")
+    warmup_steps: int = opt(100, "steps of linear learning-rate warm-up")
+    weight_decay: float = opt(0.01, "AdamW weight decay")
+    grad_clip: float = opt(1.0, "clip the gradient norm to this")
+    minutes: float | None = opt(None, "total training minutes of the model (default: until stopped)")
+    steps: int | None = opt(None, "total optimizer steps of the model (default: until stopped)")
+    snapshot_every: float = opt(3.0, "minutes between snapshots (validation, history, last/best weights)")
+    sample_every: float = opt(10.0, "minutes between samples written to samples/, once train loss < sample-below")
+    sample_below: float = opt(1.5, "write samples only once the train loss is below this")
+    sample_length: int = opt(700, "characters per training sample")
+    sample_temperatures: tuple[float, ...] = opt((0.6, 0.7, 0.8), "temperatures of the training samples")
+    val_fraction: float = opt(0.05, "last share of every text held out for validation")
+    eval_chars: int | None = opt(1_000_000, "validation chars evaluated per snapshot (unset: all)")
+    seed: int = opt(1337, "random seed")
+    device: str = opt("auto", "auto, cpu, cuda, cuda:N or mps")
+    precision: str = opt("auto", "auto (bf16 where the hardware has it), fp32 or bf16")
+    tensorboard: bool = opt(False, "also log the statistics and samples to <model dir>/tensorboard")
+    compile: bool = opt(False, "torch.compile the model: no gain on CPU; measure on a GPU with gpu_suite.py")
 
     def __post_init__(self) -> None:
         temperatures = self.sample_temperatures

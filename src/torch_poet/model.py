@@ -4,6 +4,11 @@ The recurrence is PyTorch's own `nn.LSTM`/`nn.GRU` (cuDNN on CUDA, oneDNN on CPU
 layer so dropout sits between layers and the state is a plain list. Measured on a 2-core CPU, a
 hand-written recurrence with large batched products lost to oneDNN, while oneDNN under bf16
 autocast ran twice as fast as fp32: precision is chosen by the trainer, not here.
+
+Regularisation follows AWD-LSTM (Merity et al. 2017), since overfitting dominates a few megabytes of
+text: variational dropout (one mask per sequence, shared by all time steps) between layers and before
+the output, embedding dropout (whole characters), and DropConnect on the hidden-to-hidden weights (one
+mask per batch, applied to the weights so oneDNN's fused kernel still runs).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from .config import ModelConfig
 
@@ -31,14 +37,18 @@ class CharRNN(nn.Module):
 
     def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """idx [B, T] -> logits [B, T, V] and the state after the last step."""
-        x = self.embed(idx.t())  # time-major [T, B, E]: each step reads a contiguous block
+        c, training = self.config, self.training
+        weight = self.embed.weight
+        if training and c.embed_dropout:  # drop whole characters: one row mask for the batch
+            weight = weight * mask((weight.size(0), 1), c.embed_dropout, weight.device)
+        x = F.embedding(idx.t(), weight)  # time-major [T, B, E]: each step reads a contiguous block
         new_state: State = []
         for i, rnn in enumerate(self.rnns):
             if i:
-                x = dropout(x, self.config.dropout, self.training)
-            x, s = run_rnn(rnn, x, state[i] if state is not None else None)
+                x = locked_dropout(x, c.dropout, training)
+            x, s = run_rnn(rnn, x, state[i] if state is not None else None, c.weight_dropout if training else 0.0)
             new_state.append(s)
-        logits = self.head(dropout(x, self.config.dropout, self.training)).transpose(0, 1)
+        logits = self.head(locked_dropout(x, c.dropout, training)).transpose(0, 1)
         return logits, new_state
 
     def init_state(self, batch: int, device: torch.device | str = "cpu") -> State:
@@ -46,22 +56,30 @@ class CharRNN(nn.Module):
         return [(h(), h()) if self.config.cell == "lstm" else (h(),) for _ in self.rnns]
 
 
-def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Inverted dropout. On CPU the mask comes from torch.rand: PyTorch's CPU dropout (bernoulli_) took a
-    quarter of a default training step, and this makes the whole step ~14% faster (BENCHMARKS.md)."""
+def mask(shape: tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
+    """Inverted-dropout mask: 0 with probability p, else 1/(1-p). Drawn with torch.rand, from torch's RNG
+    (snapshots restore it); PyTorch's CPU bernoulli_ cost a quarter of a training step (BENCHMARKS.md)."""
+    return (torch.rand(shape, device=device) >= p) * (1 / (1 - p))
+
+
+def locked_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Variational dropout of x [T, B, H]: one mask per sequence, the same at every time step."""
     if not training or p == 0:
         return x
-    if x.device.type != "cpu":  # a fused kernel there
-        return F.dropout(x, p, True)
-    return x * (torch.rand(x.shape) >= p) * (1 / (1 - p))
+    return x * mask((1, *x.shape[1:]), p, x.device).to(x.dtype)
 
 
-def run_rnn(rnn: nn.Module, x: torch.Tensor, s: tuple | None) -> tuple[torch.Tensor, tuple]:
-    """nn.LSTM/nn.GRU with our per-layer state layout ([B, H] tensors instead of [1, B, H])."""
+def run_rnn(rnn: nn.Module, x: torch.Tensor, s: tuple | None, weight_dropout: float = 0.0) -> tuple[torch.Tensor, tuple]:
+    """nn.LSTM/nn.GRU with our per-layer state layout ([B, H] tensors instead of [1, B, H]); with
+    weight_dropout, the hidden-to-hidden weights get one DropConnect mask for the whole sequence."""
     hx = None
     if s is not None:
         hx = tuple(t.unsqueeze(0) for t in s) if isinstance(rnn, nn.LSTM) else s[0].unsqueeze(0)
-    y, hn = rnn(x, hx)
+    if weight_dropout:
+        w = rnn.weight_hh_l0
+        y, hn = functional_call(rnn, {"weight_hh_l0": w * mask(w.shape, weight_dropout, w.device)}, (x, hx))
+    else:
+        y, hn = rnn(x, hx)
     return y, tuple(t.squeeze(0) for t in hn) if isinstance(hn, tuple) else (hn.squeeze(0),)
 
 

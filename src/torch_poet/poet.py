@@ -170,6 +170,12 @@ class Poet:
                 raise PoetError(f"cannot re-read the model's library ({e})") from None
         return self._library
 
+    def readability(self, text: str) -> float:
+        """Share of the words of `text` that occur as words in the model's library (library.readability)."""
+        from .library import readability
+
+        return readability(text, self.library().words)
+
     def index(self, log=None):
         """The attribution index over the library, cached in <model dir>/index/ (built on first use)."""
         if self._index is None:

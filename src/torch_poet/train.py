@@ -20,7 +20,7 @@ import torch
 
 from . import checkpoint, distributed
 from .errors import PoetError
-from .library import Library
+from .library import Library, readability
 from .config import ModelConfig, TrainConfig
 from .model import CharRNN, cross_entropy, detach_state
 from .paths import atomic_write
@@ -140,7 +140,7 @@ def evaluate(
     asked between windows, so an interrupt does not wait for the whole split."""
     was_training = model.training
     model.eval()
-    if max_chars is not None:
+    if max_chars:  # None or 0: all
         data = data[:max_chars]
     streams = max(1, min(32, len(data) // (8 * seq_len)))  # each stream long enough to build up context
     n = (len(data) - 1) // streams
@@ -167,6 +167,18 @@ def evaluate(
 
 
 # --- the loop --------------------------------------------------------------------------------------
+
+
+def train_step(net, opt, x: torch.Tensor, y: torch.Tensor, state, dtype: torch.dtype, clip: float):
+    """Forward, backward, clip, AdamW: (loss without a host sync, the carried state detached)."""
+    with autocast(x.device, dtype):
+        logits, state = net(x, state)
+    loss = cross_entropy(logits, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
+    opt.step()
+    return loss.detach(), detach_state(state)
 
 
 def lr_at(cfg: TrainConfig, step: int, elapsed: float) -> float:
@@ -204,6 +216,7 @@ class Stats:
     quoted: float | None = None  # the share of its characters inside quotes of the library
     longest_quote: int | None = None  # its longest quote, in characters
     quotes_per_1000: float | None = None  # quotes per 1,000 characters
+    readability: float | None = None  # the share of its words that are words of the library
 
 
 def write_samples(trainer: "Trainer", log) -> None:
@@ -220,11 +233,12 @@ def write_samples(trainer: "Trainer", log) -> None:
         text = generate(trainer.model, trainer.library.vocab, sample_prompt(trainer.library.vocab), cfg.sample_length,
                         temperature=temp, seed=cfg.seed + step)[0]  # fmt: skip
         spans = index.segment(text)
-        parts.append(f"--- temperature {temp} ---\n{text}\n")
+        head = f"temperature {temp} · readability {readability(text, trainer.library.words):.0%}"
+        parts.append(f"--- {head} ---\n{text}\n")
         if trainer.tensorboard is not None:
             trainer.tensorboard.add_text(f"sample/temperature {temp}", text, step)
-        pages.append((f"temperature {temp}", spans))
-        log(f"sample at temperature {temp}:\n{ansi(spans, sys.stderr.isatty() and not no_color(), rule)}\n")
+        pages.append((head, spans))
+        log(f"sample at {head}:\n{ansi(spans, sys.stderr.isatty() and not no_color(), rule)}\n")
     base = trainer.dir / "samples" / f"step{step:08d}"
     atomic_write(base.with_suffix(".txt"), "\n".join(parts).encode())
     page = html_page(pages, title=f"{trainer.dir.name}, step {step}", rule=rule)
@@ -242,7 +256,8 @@ def sample_prompt(vocab: str) -> str:
 def sample_figures(trainer: "Trainer", log) -> dict:
     """Memorisation at this snapshot: one sample (sample_length chars at MEASURE_TEMPERATURE from ". ")
     segmented against the library, so that a long run shows where it stops learning style and starts
-    reciting its books. History columns: quoted, longest_quote, quotes_per_1000."""
+    reciting its books, and its readability. History columns: quoted, longest_quote, quotes_per_1000,
+    readability."""
     from .attribution import summary
     from .sample import generate
 
@@ -252,7 +267,8 @@ def sample_figures(trainer: "Trainer", log) -> dict:
     trainer.model.train()
     figures = summary(trainer.attribution(log).segment(text)).figures
     return {"quoted": round(figures.fraction, 4), "longest_quote": figures.longest,
-            "quotes_per_1000": round(figures.per_1000, 2)}  # fmt: skip
+            "quotes_per_1000": round(figures.per_1000, 2),
+            "readability": round(readability(text, trainer.library.words), 4)}  # fmt: skip
 
 
 class Trainer:
@@ -268,6 +284,7 @@ class Trainer:
         spec: dict | None = None,
         restart: bool = False,
         log=None,
+        sizing: dict | None = None,
     ):
         self.library = library
         self.dir = Path(model_dir)
@@ -310,6 +327,7 @@ class Trainer:
             "train": asdict(self.cfg),
             "vocab": library.vocab,
             "library": {"spec": spec or {}, "fingerprint": library.fingerprint(), "texts": library.record()},
+            **({"sizing": sizing} if sizing else {}),  # how the shape was picked (sizing.Choice.record)
         }
         resume = (self.dir / "config.json").exists() and not restart
         distributed.barrier()  # every rank has looked before rank 0 writes
@@ -341,8 +359,11 @@ class Trainer:
         if old["library"].get("fingerprint") != self.config["library"]["fingerprint"]:
             raise PoetError(f"{where} was trained on a different library (books or texts changed): {fix}")
         for k, v in self.config["model"].items():
-            if old["model"].get(k) != v:
-                raise PoetError(f"{where} has {k}={old['model'].get(k)}, this run asks {k}={v}: {fix}")
+            was = old["model"].get(k, ModelConfig.__dataclass_fields__[k].default)  # a field new since: its default
+            if was != v:
+                raise PoetError(f"{where} has {k}={was}, this run asks {k}={v}: {fix}")
+        if "sizing" in old:
+            self.config["sizing"] = old["sizing"]
         # any training setting may change on resume (with a warning); the model and the library may not
         new = json.loads(json.dumps(self.config["train"]))  # tuples compare as the lists JSON keeps
         changed = [k for k, v in new.items() if old.get("train", {}).get(k, v) != v]  # a setting new since: unchanged
@@ -495,16 +516,9 @@ class Trainer:
         """One optimizer step; returns the loss without a host sync."""
         for g in self.opt.param_groups:
             g["lr"] = lr_at(self.cfg, self.step, self.elapsed)
-        with autocast(self.device, self.dtype):
-            logits, state = self.net(x, self.state)
-        loss = cross_entropy(logits, y)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.opt.step()
-        self.state = detach_state(state)
+        loss, self.state = train_step(self.net, self.opt, x, y, self.state, self.dtype, self.cfg.grad_clip)
         self.step += 1
-        return loss.detach()
+        return loss
 
     @contextmanager
     def _signals_deferred_during_steps(self):
@@ -558,7 +572,7 @@ class Trainer:
         self._write_history()  # and resume takes the newer one; history.jsonl last: each snapshot holds its row
         plot_history(self.history, self.dir / "history.png", title=self.dir.name)
         if self.tensorboard is not None:
-            for key in ("train_loss", "val_loss", "val_bpc", "val_acc", "chars_per_sec", "lr"):
+            for key in ("train_loss", "val_loss", "val_bpc", "val_acc", "readability", "chars_per_sec", "lr"):
                 self.tensorboard.add_scalar(key, getattr(stats, key), self.step, walltime=stats.wall)
             self.tensorboard.flush()
         prof["snapshot"] += time.monotonic() - t
@@ -648,6 +662,7 @@ def format_stats(s: Stats, improved: bool) -> str:
         f"val {s.val_loss:.3f} ({s.val_bpc:.3f} bpc, acc {s.val_acc:.1%})  "
         f"{s.sec_per_sample:.6f} s/sample  {s.chars_per_sec:,.0f} chars/s"
         + (f"  quoted {s.quoted:.1%} (longest {s.longest_quote})" if s.quoted is not None else "")
+        + (f"  readability {s.readability:.0%}" if s.readability is not None else "")
         + ("  *best" if improved else "")
     )
 
