@@ -51,7 +51,7 @@ def read_config(model_dir: Path) -> dict:
     try:
         if not isinstance(config, dict) or not {"model", "vocab", "library"} <= set(config):
             raise PoetError("it lacks the model, vocab and library sections of a torch-poet model")
-        unknown = sorted(set(config) - {"model", "train", "vocab", "library"})
+        unknown = sorted(set(config) - {"model", "train", "vocab", "library", "sizing"})  # sizing: how it was sized
         if unknown:
             raise PoetError(f"unknown section(s) {', '.join(map(repr, unknown))}")
         model = from_dict(ModelConfig, config["model"], "its model section")
@@ -63,6 +63,8 @@ def read_config(model_dir: Path) -> dict:
         if not isinstance(texts, list) or not all(isinstance(t, dict) for t in texts):
             raise PoetError("its library section is not a list of texts")
         from_dict(LibrarySpec, library.setdefault("spec", {}), "its library spec")
+        if not isinstance(config.get("sizing", {}), dict):
+            raise PoetError("its sizing section is not a record of how the model was sized")
     except PoetError as e:
         raise PoetError(f"{path} is not a valid model config: {e}; {fix}") from None
     config.setdefault("train", {})  # saved by versions that kept no training settings
