@@ -536,10 +536,7 @@ class Index:
         folded, keep = fold(_code_points(text))
         origin = np.append(np.flatnonzero(keep), len(text))  # original offset of each folded char, then the end
         n = len(folded)
-        codes = self._encode(folded)
-        query = _key_view(codes)
-        lengths, lo, hi, depth = self._longest_matches(query, np.arange(n), np.zeros(n, np.int64),
-                                                        np.full(n, len(self.sa), np.int64), 0, self._stop)  # fmt: skip
+        codes, query, (lengths, lo, hi, depth) = self._lockstep(folded)
         ends = self._ends(codes, query, lengths, lo, hi, depth)
         pos = np.arange(n)
         candidates = np.flatnonzero(_left_maximal(ends, pos) & (ends - pos >= least))
@@ -569,6 +566,15 @@ class Index:
         if stop > at:
             spans.append(Span(at, stop, text[at:stop]))
         return spans, stop
+
+    def _lockstep(self, folded: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+        """The query's codes and keys, and every position's longest match from the lockstep search (lengths
+        capped at _stop, with the rows and depth `_extend` goes on from)."""
+        n = len(folded)
+        codes = self._encode(folded)
+        query = _key_view(codes)
+        everywhere = np.zeros(n, np.int64), np.full(n, len(self.sa), np.int64)
+        return codes, query, self._longest_matches(query, np.arange(n), *everywhere, 0, self._stop)
 
     def _encode(self, folded: np.ndarray) -> np.ndarray:
         """Codes of folded text, characters outside the library as K+1, which matches nothing."""
@@ -766,11 +772,8 @@ class Index:
     def match_lengths(self, text: str) -> np.ndarray:
         """Each folded position's longest match (capped at the lockstep reach), for the calibration."""
         folded, _ = fold(_code_points(text))
-        n = len(folded)
-        query = _key_view(self._encode(folded))
-        lengths = self._longest_matches(query, np.arange(n), np.zeros(n, np.int64),
-                                        np.full(n, len(self.sa), np.int64), 0, self._stop)[0]  # fmt: skip
-        return np.minimum(lengths, n - np.arange(n))
+        lengths = self._lockstep(folded)[2][0]
+        return np.minimum(lengths, len(folded) - np.arange(len(folded)))
 
 
 class StaleIndex(PoetError):
