@@ -46,7 +46,8 @@ class StaleIndex(PoetError):
 
 
 class Index:
-    """A suffix array over the folded training texts; `segment` finds the quotes in a text."""
+    """The training texts and the suffix array over them: `segment` finds the quotes in a text, `sources` names
+    the books and offsets they come from."""
 
     def __init__(
         self, texts: Sequence[Text], suffixes: SuffixArray, drops: np.ndarray, calibration: Calibration | None = None
@@ -189,18 +190,15 @@ class Index:
         folded = rows - books - 1  # without the separators before each text
         begin = self._original(folded) - self.origins[books]
         stop = self._original(folded + np.repeat(sizes, counts)) - self.origins[books]
-        sources, k = [], 0
-        for count in counts:
-            found = []
-            for b, o, e in zip(
-                books[k : k + count].tolist(), begin[k : k + count].tolist(), stop[k : k + count].tolist()
-            ):
-                t = self.texts[b]
-                before, after = t.text[max(0, o - CONTEXT) : o], t.text[e : e + CONTEXT]
-                found.append(Source(t.key, t.title, t.author, t.url, o, before, after, t.text[o:e]))
-            sources.append(tuple(found))
-            k += count
-        return sources
+        found = [self._source(b, o, e) for b, o, e in zip(books.tolist(), begin.tolist(), stop.tolist())]
+        ends = np.cumsum(counts).tolist()
+        return [tuple(found[e - c : e]) for c, e in zip(counts, ends)]
+
+    def _source(self, book: int, start: int, end: int) -> Source:
+        """One occurrence: the book, the quote as the book has it, and CONTEXT characters on each side."""
+        t = self.texts[book]
+        before, after = t.text[max(0, start - CONTEXT) : start], t.text[end : end + CONTEXT]
+        return Source(t.key, t.title, t.author, t.url, start, before, after, t.text[start:end])
 
     def _original(self, folded: np.ndarray) -> np.ndarray:
         """Original offsets (texts joined without separators) of folded ones (likewise joined)."""
