@@ -32,8 +32,7 @@ from common import timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_attribution import passages, perturb  # noqa: E402  (the acceptance tests' own texts and edits)
-from torch_poet import attribution
-from torch_poet.attribution import Index
+from torch_poet.attribution import Index, folding
 from torch_poet.gutenberg import clean
 from torch_poet.library import Text
 
@@ -99,7 +98,8 @@ def build(texts: list[Text], repeat: int, calibrate: bool = True) -> tuple[Index
     Index.build(texts, calibrate)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    resident = sum(a.nbytes for a in (index.codes, index.sa, index.alphabet, index.drops, index._head))
+    s = index.suffixes
+    resident = sum(a.nbytes for a in (s.codes, s.sa, s.alphabet, index.drops, s._head))
     cells = (f"{megabytes / seconds:.1f} MB/s", f"{resident / chars:.1f} B/char", f"peak {peak / chars:.1f} B/char")
     return index, megabytes, cells
 
@@ -145,7 +145,7 @@ def speed(args, rng) -> None:
 def greedy(index: Index, text: str, least: int) -> list[tuple[int, int]]:
     """The original tool's rule on the same index: left to right, the longest match here if >= least.
     (Match lengths are capped at 64 chars: a longer match reads as touching quotes, which covers the same.)"""
-    lengths = index.match_lengths(text)
+    lengths = index.suffixes.match_lengths(text)
     quotes, i = [], 0
     while i < len(lengths):
         if lengths[i] >= least:
@@ -188,7 +188,7 @@ def quality(args, rng) -> None:
         return lambda text: [(s.start, s.end, s.sources) for s in index.segment(text, least) if s.quoted]
 
     def greedy10(text: str) -> list[tuple]:
-        _, keep = attribution.fold(attribution._code_points(text))
+        _, keep = folding.fold(folding.code_points(text))
         origin = np.append(np.flatnonzero(keep), len(text))  # folded offsets -> original ones
         return [(int(origin[a]), int(origin[b]), None) for a, b in greedy(index, text, 10)]
 
@@ -203,9 +203,9 @@ def quality(args, rng) -> None:
           [(name, *score(rule, unseen, cases)) for name, rule in rules])  # fmt: skip
 
     rows = [("case kept (default)", f"{index.threshold}", *score(segmented(index, None), unseen, cases))]
-    table16 = attribution._FOLD16.copy()
-    table16[: len(attribution._FOLD)] = _case_folded()
-    with mock.patch.object(attribution, "_FOLD", _case_folded()), mock.patch.object(attribution, "_FOLD16", table16):
+    table16 = folding._FOLD16.copy()
+    table16[: len(folding._FOLD)] = _case_folded()
+    with mock.patch.object(folding, "_FOLD", _case_folded()), mock.patch.object(folding, "_FOLD16", table16):
         folded = Index.build(library)
         rows.append(("case folded", f"{folded.threshold}", *score(segmented(folded, None), unseen, cases)))
     table(("folding", "calibrated length", "unseen chars marked", "longest false quote", "recall", "time"), rows)
@@ -216,7 +216,7 @@ def quality(args, rng) -> None:
 
 
 def _case_folded() -> np.ndarray:
-    table_ = attribution._FOLD.copy()
+    table_ = folding._FOLD.copy()
     for c in range(0x3001):
         lower = chr(c).lower()
         if len(lower) == 1 and lower != chr(c) and table_[c] == c:

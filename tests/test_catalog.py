@@ -11,7 +11,7 @@ import pytest
 from conftest import ENGLISH_BOOKS, GUTENBERG
 
 from torch_poet.errors import PoetError
-from torch_poet.gutenberg import Book, Source, load_catalog, search, short_author
+from torch_poet.gutenberg import Book, Mirror, load_catalog, search, short_author
 from torch_poet.gutenberg.catalog import MAX_AGE, fold, language_code, parse_catalog
 
 SPEC = {"author": ["brontë", "Jane Austen", "Virginia Woolf"], "language": ["english"]}
@@ -173,7 +173,7 @@ def test_stale_cache_is_used_when_the_source_is_down(serve, poet_dirs):
     server.stop()
     parsed = poet_dirs.cache / "gutenberg/catalog.json"
     os.utime(parsed, (0, 0))
-    down = Source(server.url, retries=1, backoff=0.01)
+    down = Mirror(server.url, retries=1, backoff=0.01)
     with pytest.warns(UserWarning, match="could not refresh the catalog"):
         assert len(load_catalog(down)) == 1975
     with pytest.raises(PoetError, match="could not download"):

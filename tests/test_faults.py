@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 from torch_poet import checkpoint
 from torch_poet.checkpoint import list_models, load_model, model_row, read_snapshot, save_snapshot, write_json
 from torch_poet.errors import PoetError
-from torch_poet.gutenberg import Source, download, load_catalog
+from torch_poet.gutenberg import Mirror, download, load_catalog
 from torch_poet.gutenberg.catalog import MAX_CATALOG_BYTES
 from torch_poet.gutenberg.fetch import MAX_BOOK_BYTES
 from torch_poet.library import Library, Text, read_file
@@ -44,9 +44,9 @@ CATALOG = (GUTENBERG / "cache/epub/feeds/pg_catalog.csv").read_bytes()
 CSV_FEED, GZ_FEED = "/cache/epub/feeds/pg_catalog.csv", "/cache/epub/feeds/pg_catalog.csv.gz"
 
 
-def quick(url: str, **kw) -> Source:
+def quick(url: str, **kw) -> Mirror:
     """A source that gives up fast, so failure tests take a fraction of a second."""
-    return Source(url, **{"timeout": 0.5, "retries": 1, "backoff": 0.01, **kw})
+    return Mirror(url, **{"timeout": 0.5, "retries": 1, "backoff": 0.01, **kw})
 
 
 def cached(cache: Path) -> list[str]:

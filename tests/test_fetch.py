@@ -11,7 +11,7 @@ import pytest
 from conftest import GUTENBERG, Reply
 
 from torch_poet.errors import PoetError
-from torch_poet.gutenberg import Source, book_path, book_text, clean, download, resolve_source
+from torch_poet.gutenberg import Mirror, book_path, book_text, clean, download, resolve_mirror
 from torch_poet.gutenberg.fetch import DAILY_LIMIT, candidates, parse_book_id, reserve_download
 
 BOOK_IDS = sorted(int(p.name) for p in GUTENBERG.glob("cache/epub/*") if p.name.isdigit())
@@ -23,9 +23,9 @@ Once upon a time.\r
 """
 
 
-def quick(url: str, **kw) -> Source:
+def quick(url: str, **kw) -> Mirror:
     """A source that gives up fast, so failure tests take a fraction of a second."""
-    return Source(url, **{"timeout": 0.5, "retries": 2, "backoff": 0.01, **kw})
+    return Mirror(url, **{"timeout": 0.5, "retries": 2, "backoff": 0.01, **kw})
 
 
 def cached_files(cache) -> list[str]:
@@ -155,15 +155,15 @@ def test_candidates_classic_paths():
 
 
 def test_source_resolution(monkeypatch, tmp_path):
-    assert resolve_source(None) == Source("https://www.gutenberg.org/", delay=2.0)
-    assert resolve_source("https://gutenberg.org").delay == 2.0
-    assert resolve_source("http://aleph.gutenberg.org/mirror") == Source("http://aleph.gutenberg.org/mirror/")
+    assert resolve_mirror(None) == Mirror("https://www.gutenberg.org/", delay=2.0)
+    assert resolve_mirror("https://gutenberg.org").delay == 2.0
+    assert resolve_mirror("http://aleph.gutenberg.org/mirror") == Mirror("http://aleph.gutenberg.org/mirror/")
     monkeypatch.setenv("POET_GUTENBERG_URL", str(tmp_path))
-    assert resolve_source(None) == Source(str(tmp_path)) and resolve_source(None).is_local
+    assert resolve_mirror(None) == Mirror(str(tmp_path)) and resolve_mirror(None).is_local
     with pytest.raises(PoetError, match="does not exist"):
-        resolve_source(tmp_path / "nowhere")
+        resolve_mirror(tmp_path / "nowhere")
     with pytest.raises(PoetError, match="unsupported mirror"):
-        resolve_source("ftp://example.org/")
+        resolve_mirror("ftp://example.org/")
 
 
 def test_requests_to_one_host_are_spaced_by_the_delay(serve):

@@ -1,4 +1,6 @@
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -6,7 +8,7 @@ import pytest
 from torch_poet import render
 from torch_poet.attribution import Index
 from torch_poet.library import Text
-from torch_poet.render import Highlighted, ansi, html, html_page
+from torch_poet.render import Highlighted, ansi, highlight_data, html, html_page
 
 PRIDE = (
     "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in "
@@ -131,8 +133,30 @@ def test_phrases_are_faint_and_not_in_the_legend(monkeypatch):
     assert '<span class="poet-p" title="a common phrase: 1 place in the library"> the minds &amp; friends' in html(spans)
 
 
+def test_json_for_the_cli_and_api_and_its_lighter_form_for_the_web_page(spans):
+    data = Highlighted.from_spans(spans).as_dict()
+    assert list(data) == ["summary", "spans"] and "".join(s["text"] for s in data["spans"]) == GENERATED
+    books = [(b["key"], b["quotes"], b["chars"]) for b in data["summary"]["sources"]]
+    assert books == [("pg1342", 1, 44), ("file:notes.txt", 2, 64)] and data["summary"]["fraction"] == 0.627451
+    assert [(s["key"], s["offset"]) for s in data["spans"][1]["sources"]] == [("pg1342", 45), ("file:notes.txt", 7)]
+    page = highlight_data(spans[2:], None, spans)  # a stream's newest spans, with the summary of all so far
+    assert page["summary"] == data["summary"] and page["spans"][0] == data["spans"][2]
+    assert page["spans"][1] == {**data["spans"][3], "before": NOTES[:52], "after": ""}
+    repeated = Index.build([Text("a", "A", "", "the cat sat. " * 3)]).segment("so the cat sat. ", 5)
+    [quote] = [s for s in highlight_data(repeated, None)["spans"] if s["quoted"]]
+    assert quote["count"] == 2 and [s["offset"] for s in quote["sources"]] == [12]  # one source per book
+
+
 def test_render_knows_nothing_of_torch():
     tree = ast.parse(Path(render.__file__).read_text())
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not any("torch" in name or "library" in name for name in imported), imported
+
+
+def test_importing_render_loads_no_torch():
+    """In a fresh interpreter: neither render nor anything it imports in turn loads torch."""
+    code = "import sys, torch_poet.render; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "[]\n"

@@ -315,7 +315,6 @@ class LivePrinter:
 def cmd_generate(args: argparse.Namespace) -> int:
     import secrets
 
-    from .poet import record
     from .render import Highlighted, ansi, html_page
     from .sample import check
 
@@ -365,7 +364,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             head += f" · seed {seed + i}"
             readable = poet.readability(text) if index else None  # the library is at hand where the index is
             samples.append({"temperature": temperature, "sample": i, "seed": seed + i, "text": text,
-                            **(record(highlighted) if highlighted else {"summary": None, "spans": None}),
+                            **(highlighted.as_dict() if highlighted else {"summary": None, "spans": None}),
                             "readability": readable})  # fmt: skip
             sections.append((head, highlighted.spans if highlighted else text))
             line = f"readability {readable:.1%} (share of its words found in the library)" if index else None
@@ -439,7 +438,6 @@ def register_generate(sub) -> None:
 
 def cmd_highlight(args: argparse.Namespace) -> int:
     """Reads the text in chunks: on a terminal or a pipe, memory follows the chunk, not the file."""
-    from .poet import record
     from .render import Highlighted, html_page
 
     if args.min_quote is not None and args.min_quote < 1:
@@ -472,7 +470,7 @@ def cmd_highlight(args: argparse.Namespace) -> int:
     if args.html:
         _write(args.html, html_page([("", spans)], title=f"torch-poet: {args.file}", rule=rule))
     if args.json:
-        data = record(Highlighted.from_spans(spans, rule))
+        data = Highlighted.from_spans(spans, rule).as_dict()
         print(json.dumps({"model": str(poet.dir), "min_quote": rule.min_quote, **data}, ensure_ascii=False, indent=1))
     return 0
 

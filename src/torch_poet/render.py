@@ -1,7 +1,9 @@
-"""Quotes made visible: spans → ANSI text for terminals, an HTML fragment or page, and Jupyter output.
+"""Quotes made visible: spans → a `Highlighted` result (text, spans, summary) and its views: ANSI text for
+terminals (body and legend apart), an HTML fragment or page, Jupyter output, and the JSON that the CLI's
+--json, the Python API and the web app share.
 
 Every book gets a number (in order of first appearance) and a colour. A quote found in several books is
-coloured by its first book and counted for each of them in the legend. Plain data in, strings out: this
+coloured by its first book and counted for each of them in the legend. Plain data in, views out: this
 module knows nothing of torch, models or the library.
 """
 
@@ -12,7 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .attribution import CONTEXT, Rule, Source, SourceStats, Span, Summary, summary
+from .attribution.results import CONTEXT, Figures, Rule, Source, SourceStats, Span, Summary, summary
 
 # xterm-256 backgrounds that stay readable on dark and light terminals; the foreground follows the luminance
 ANSI_BACKGROUNDS = (229, 153, 157, 218, 183, 223, 159, 192, 210, 147, 121, 224, 31, 97, 130, 65)
@@ -241,3 +243,55 @@ class Highlighted:
 
     def _repr_html_(self) -> str:
         return html(self.spans, rule=self.summary.rule)
+
+    def as_dict(self) -> dict:
+        """Plain JSON-able data: the summary and every span with its sources (`poet generate --json`)."""
+        return {"summary": _summary_data(self.summary), "spans": [_span_data(span) for span in self.spans]}
+
+
+def _fields(item: object, *names: str) -> dict:
+    return {name: getattr(item, name) for name in names}
+
+
+def _summary_data(s: Summary) -> dict:
+    unseen = s.rule.unseen if s.rule else None
+    return {
+        "chars": s.chars,
+        "quoted_chars": s.quoted_chars,
+        "fraction": round(s.fraction, 6),
+        "quotes": s.quotes,
+        "per_1000": round(s.per_1000, 3),
+        "longest_chars": s.longest_chars,
+        "longest_text": s.longest_text,
+        "min_quote": s.rule.min_quote if s.rule else None,
+        "rule": s.rule.describe() if s.rule else None,
+        "unseen": _figures_data(unseen) if unseen else None,
+        "sources": [_fields(b, "key", "title", "author", "url", "quotes", "chars") for b in s.sources],
+    }
+
+
+def _figures_data(f: Figures) -> dict:
+    return {"fraction": round(f.fraction, 6), "longest_chars": f.longest, "per_1000": round(f.per_1000, 3)}
+
+
+def _span_data(span: Span) -> dict:
+    return {
+        **_fields(span, "start", "end", "text", "quoted", "phrase", "count"),
+        "sources": [_fields(s, "key", "title", "author", "url", "offset", "text") for s in span.sources],
+    }
+
+
+def highlight_data(spans: Sequence[Span], rule: Rule | None, everything: Sequence[Span] | None = None) -> dict:
+    """`Highlighted.as_dict` of spans (the summary of `everything`, default the same spans), lightened for the
+    web page: one source per book, and the first source's passage around each quote (`before`, `after`) for its
+    hover card."""
+    whole = summary(spans if everything is None else everything, rule)
+    data = Highlighted("".join(s.text for s in spans), tuple(spans), whole).as_dict()
+    for item, span in zip(data["spans"], spans):
+        if span.quoted:
+            first: dict[str, dict] = {}
+            for source in item["sources"]:
+                first.setdefault(source["key"], source)
+            item["sources"] = list(first.values())
+            item["before"], item["after"] = span.sources[0].before, span.sources[0].after
+    return data

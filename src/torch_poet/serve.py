@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TypeVar
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -42,13 +42,13 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
-from .attribution import Rule, Span
+from .attribution import Span
 from .checkpoint import list_models, model_dirs, model_row, read_config, read_json, snapshot_path
 from .errors import PoetError
 from .paths import cache_root, data_root
 from .plot import read_history
-from .poet import Poet, record
-from .render import HTML_BACKGROUNDS, Highlighted
+from .poet import Poet
+from .render import HTML_BACKGROUNDS, highlight_data
 from .sample import Stream
 
 STATIC = Path(__file__).with_name("static")
@@ -298,22 +298,6 @@ class Streams:
                 stop.set()
                 raise HTTPException(499, "the client closed the request")
         return future.result()
-
-
-def highlight_data(spans: Sequence[Span], rule: Rule, everything: Sequence[Span] | None = None) -> dict:
-    """`record()` of spans (the summary of `everything`, default the same spans), lightened for the page: one
-    source per book, and the first source's passage around each quote (`before`, `after`) for its hover card."""
-    data = record(Highlighted.from_spans(spans, rule))
-    if everything is not None:
-        data["summary"] = record(replace(Highlighted.from_spans(everything, rule), spans=()))["summary"]
-    for item, span in zip(data["spans"], spans):
-        if span.quoted:
-            first: dict[str, dict] = {}
-            for source in item["sources"]:
-                first.setdefault(source["key"], source)
-            item["sources"] = list(first.values())
-            item["before"], item["after"] = span.sources[0].before, span.sources[0].after
-    return data
 
 
 def quotes(loaded: Loaded, text: str, req: ModelRef) -> dict:

@@ -11,7 +11,7 @@ Public API:
     download(book_id, source=None, cache=None) -> Path   the same, returning the cached file
     book_path(book_id, cache=None) -> Path               where that cached file is (or will be)
     clean(data, name) -> str                              decode bytes and strip header, footer and credits
-    Source, resolve_source(source)                        a URL or local mirror directory, with its politeness
+    Mirror, resolve_mirror(source)                        a URL or local mirror directory, with its politeness
 
 `source` is a URL or a local directory (a copy of gutenberg.org's layout or a classic rsync mirror); None means
 $POET_GUTENBERG_URL or https://www.gutenberg.org/. `cache` None means $POET_CACHE or the user cache dir.
@@ -19,19 +19,19 @@ $POET_GUTENBERG_URL or https://www.gutenberg.org/. `cache` None means $POET_CACH
 
 from .catalog import Book, Books, Catalog, load_catalog, search, short_author
 from .clean import clean
-from .fetch import Source, book_path, book_text, download, resolve_source
+from .fetch import Mirror, book_path, book_text, download, resolve_mirror
 
 __all__ = [
     "Book",
     "Books",
     "Catalog",
-    "Source",
+    "Mirror",
     "book_path",
     "book_text",
     "clean",
     "download",
     "load_catalog",
-    "resolve_source",
+    "resolve_mirror",
     "search",
     "short_author",
 ]

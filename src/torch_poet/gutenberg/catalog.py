@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import PoetError
 from ..paths import cache_root
 from ..paths import atomic_write
-from .fetch import Source, get, parse_book_id, resolve_source
+from .fetch import Mirror, get, parse_book_id, resolve_mirror
 
 FEEDS = ("cache/epub/feeds/pg_catalog.csv.gz", "cache/epub/feeds/pg_catalog.csv")  # smaller one first
 MAX_AGE = 7 * 24 * 3600  # seconds; Gutenberg adds books daily, but a week-old catalog is fine for training
@@ -250,7 +250,7 @@ def _gunzip(data: bytes, name: str) -> bytes:
 
 
 def load_catalog(
-    source: str | os.PathLike | Source | None = None, cache: str | os.PathLike | None = None, refresh: bool = False
+    source: str | os.PathLike | Mirror | None = None, cache: str | os.PathLike | None = None, refresh: bool = False
 ) -> Catalog:
     """The catalog: from the cache if under a week old, else from the source (falling back to the stale cache,
     with a warning, if the source fails and `refresh` was not asked for)."""
@@ -261,7 +261,7 @@ def load_catalog(
         if cached is not None:
             return cached
     try:
-        name, data = _download(resolve_source(source))
+        name, data = _download(resolve_mirror(source))
         catalog = Catalog(parse_catalog(data, name))
         _check_rows(catalog, name, parsed)
     except PoetError as e:
@@ -284,13 +284,13 @@ def _check_rows(catalog: Catalog, name: str, parsed: Path) -> None:
                         "cut short, so it was not cached; try again later or use another --mirror")  # fmt: skip
 
 
-def _download(source: Source) -> tuple[str, bytes]:
+def _download(mirror: Mirror) -> tuple[str, bytes]:
     """(where the catalog came from, its bytes), the smaller form first."""
     for rel in FEEDS:
-        data = get(source, rel, MAX_CATALOG_BYTES)
+        data = get(mirror, rel, MAX_CATALOG_BYTES)
         if data is not None:
-            return source.where(rel), data
-    raise PoetError(f"no {FEEDS[1]}(.gz) on {source.base}: use --mirror with a source that has the catalog")
+            return mirror.where(rel), data
+    raise PoetError(f"no {FEEDS[1]}(.gz) on {mirror.base}: use --mirror with a source that has the catalog")
 
 
 def _read_parsed(path: Path) -> Catalog | None:

@@ -35,7 +35,7 @@ PROGRESS_EVERY = 5.0  # ...and another one every this many seconds
 
 
 @dataclass(frozen=True)
-class Source:
+class Mirror:
     """Where books come from (a URL ending in "/" or a local directory) and how politely to ask."""
 
     base: str
@@ -54,25 +54,25 @@ class Source:
         return "" if self.is_local else (urlsplit(self.base).hostname or "")
 
     def where(self, rel: str) -> str:
-        """The URL (or local path) of `rel` under this source."""
+        """The URL (or local path) of `rel` under this mirror."""
         return str(Path(self.base, rel)) if self.is_local else urljoin(self.base, rel)
 
 
-def resolve_source(source: str | os.PathLike | Source | None = None) -> Source:
+def resolve_mirror(source: str | os.PathLike | Mirror | None = None) -> Mirror:
     """`--mirror`, else $POET_GUTENBERG_URL, else gutenberg.org; a URL or a local directory."""
-    if isinstance(source, Source):
+    if isinstance(source, Mirror):
         return source
     base = os.fspath(source or os.environ.get("POET_GUTENBERG_URL") or DEFAULT_SOURCE)
     if "://" not in base:
         path = Path(base).expanduser()
         if not path.is_dir():
             raise PoetError(f"mirror directory {path} does not exist: pass an existing directory or a URL to --mirror")
-        return Source(str(path))
+        return Mirror(str(path))
     if urlsplit(base).scheme not in ("http", "https"):
         raise PoetError(f"unsupported mirror {base!r}: use an http(s):// URL or a local directory")
     base = base if base.endswith("/") else base + "/"
     host = urlsplit(base).hostname or ""
-    return Source(base, delay=GUTENBERG_DELAY if host in GUTENBERG_HOSTS else 0.0)
+    return Mirror(base, delay=GUTENBERG_DELAY if host in GUTENBERG_HOSTS else 0.0)
 
 
 def parse_book_id(value: int | str) -> int:
@@ -107,31 +107,31 @@ _request_lock = threading.Lock()  # one request at a time, from any thread
 _last_request: dict[str, float] = {}  # host → time.monotonic() of its last request
 
 
-def get(source: Source, rel: str, limit: int = MAX_BOOK_BYTES) -> bytes | None:
-    """The bytes of `rel` under the source, or None if it does not exist there; more than `limit` bytes, or
+def get(mirror: Mirror, rel: str, limit: int = MAX_BOOK_BYTES) -> bytes | None:
+    """The bytes of `rel` under the mirror, or None if it does not exist there; more than `limit` bytes, or
     longer than the source's deadline, is a PoetError (nothing is kept of it)."""
-    if source.is_local:
-        path = Path(source.base, rel)
+    if mirror.is_local:
+        path = Path(mirror.base, rel)
         if not path.is_file():
             return None
         if path.stat().st_size > limit:
-            raise PoetError(too_big(source.where(rel), path.stat().st_size, limit))
+            raise PoetError(too_big(mirror.where(rel), path.stat().st_size, limit))
         return path.read_bytes()
-    url = source.where(rel)
-    deadline = time.monotonic() + source.deadline
-    for attempt in range(source.retries + 1):
+    url = mirror.where(rel)
+    deadline = time.monotonic() + mirror.deadline
+    for attempt in range(mirror.retries + 1):
         try:
             with _request_lock:
-                wait = _last_request.get(source.host, -source.delay) + source.delay - time.monotonic()
+                wait = _last_request.get(mirror.host, -mirror.delay) + mirror.delay - time.monotonic()
                 time.sleep(max(0.0, wait))
                 try:
-                    return _request(url, source, deadline, limit)
+                    return _request(url, mirror, deadline, limit)
                 finally:
-                    _last_request[source.host] = time.monotonic()
+                    _last_request[mirror.host] = time.monotonic()
         except _Retry as e:
             problem = e
-            pause = source.backoff * 2**attempt
-            if attempt == source.retries or time.monotonic() + pause >= deadline:
+            pause = mirror.backoff * 2**attempt
+            if attempt == mirror.retries or time.monotonic() + pause >= deadline:
                 break
             if pause >= PROGRESS_AFTER / 2:
                 say(f"{url}: {e}; trying again in {pause:g} s")
@@ -151,11 +151,11 @@ def too_big(where: str, size: int, limit: int) -> str:
             "nothing was cached; check the --mirror URL or use another mirror")  # fmt: skip
 
 
-def _request(url: str, source: Source, deadline: float, limit: int) -> bytes | None:
-    timeout = max(0.01, min(source.timeout, deadline - time.monotonic()))
+def _request(url: str, mirror: Mirror, deadline: float, limit: int) -> bytes | None:
+    timeout = max(0.01, min(mirror.timeout, deadline - time.monotonic()))
     try:
         with urlopen(Request(url, headers={"User-Agent": USER_AGENT}), timeout=timeout) as response:
-            return _read(response, url, source, deadline, limit)
+            return _read(response, url, mirror, deadline, limit)
     except HTTPError as e:
         e.close()  # its body (an error page) is not needed
         if e.code in (404, 410):
@@ -170,7 +170,7 @@ def _request(url: str, source: Source, deadline: float, limit: int) -> bytes | N
         raise _Retry("timed out" if isinstance(reason, TimeoutError) else str(reason)) from e
 
 
-def _read(response, url: str, source: Source, deadline: float, limit: int) -> bytes:
+def _read(response, url: str, mirror: Mirror, deadline: float, limit: int) -> bytes:
     """The body, read in pieces so that the size cap and the deadline hold whatever the server sends; a
     progress line on stderr once it takes more than PROGRESS_AFTER seconds."""
     expected = response.headers.get("Content-Length")
@@ -188,7 +188,7 @@ def _read(response, url: str, source: Source, deadline: float, limit: int) -> by
         if now > deadline:
             raise PoetError(
                 f"{url} is too slow: {got:,} bytes{f' of {total:,}' if total else ''} in {now - start:.0f} s, "
-                f"over the {source.deadline:g} s allowed for one file: nothing was cached; try again later or "
+                f"over the {mirror.deadline:g} s allowed for one file: nothing was cached; try again later or "
                 "use another mirror with --mirror URL or a local directory"
             )
         if now >= shown:
@@ -225,33 +225,31 @@ def book_path(book_id: int | str, cache: str | os.PathLike | None = None) -> Pat
 
 
 def download(
-    book_id: int | str, source: str | os.PathLike | Source | None = None, cache: str | os.PathLike | None = None
+    book_id: int | str, source: str | os.PathLike | Mirror | None = None, cache: str | os.PathLike | None = None
 ) -> Path:
     """The cached cleaned text of a book, fetched and cleaned first if needed; a cached book needs no network."""
     path = book_path(book_id, cache)
     if path.is_file():
         return path
-    book_id, source = parse_book_id(book_id), resolve_source(source)
-    reserve_download(source.host, path.parent.parent)
+    book_id, mirror = parse_book_id(book_id), resolve_mirror(source)
+    reserve_download(mirror.host, path.parent.parent)
     for rel in candidates(book_id):
-        data = get(source, rel)
+        data = get(mirror, rel)
         if data is not None:
             problem = book_problem(data)
             if problem:
                 raise PoetError(
-                    f"{source.where(rel)} is {problem}, "
+                    f"{mirror.where(rel)} is {problem}, "
                     f"not the text of book {book_id}: nothing was cached; try again later or use another mirror "
                     "with --mirror URL or a local directory"
                 )
             atomic_write(path, clean(data, f"book {book_id}").encode("utf-8"))
             return path
-    raise PoetError(
-        f"book {book_id} not found on {source.base}: check the id (`poet search`) or try another --mirror"
-    )
+    raise PoetError(f"book {book_id} not found on {mirror.base}: check the id (`poet search`) or try another --mirror")
 
 
 def book_text(
-    book_id: int | str, source: str | os.PathLike | Source | None = None, cache: str | os.PathLike | None = None
+    book_id: int | str, source: str | os.PathLike | Mirror | None = None, cache: str | os.PathLike | None = None
 ) -> str:
     """The cleaned text of a book (from the cache when present)."""
     return download(book_id, source, cache).read_text(encoding="utf-8")
