@@ -108,7 +108,7 @@ def test_the_python_api_under_torchrun_trains_like_one_process_and_resumes(tmp_p
 
     # the second run resumes from the snapshot: the step goes on, the history grows, as one process's would
     out = api("two", 30, nproc=2)
-    assert out.stderr.count("resuming") == 1 and "from the last snapshot at step 20" in out.stderr  # rank 0 speaks
+    assert out.stderr.count("from the last snapshot at step 20") == 1  # rank 0 speaks for the job
     api("one", 30, nproc=1)
     assert [r["step"] for r in rows("two")] == [r["step"] for r in rows("one")] == [20, 30]
     assert rows("two")[-1]["val_loss"] == pytest.approx(rows("one")[-1]["val_loss"], abs=2e-3)
