@@ -69,10 +69,10 @@ class TensorBoard(Hook):
             raise PoetError(
                 "--tensorboard needs the tensorboard package: pip install 'torch-poet[tensorboard]'"
             ) from None
-        self.folder, self.open, self.writer = model_dir / "tensorboard", SummaryWriter, None
+        self.folder, self.new_writer, self.writer = model_dir / "tensorboard", SummaryWriter, None  # opened by run()
 
     def on_start(self, trainer: Trainer) -> None:
-        self.writer = self.open(str(self.folder))
+        self.writer = self.new_writer(str(self.folder))
 
     def on_snapshot(self, trainer: Trainer, stats: Stats, improved: bool) -> None:
         for key in self.SCALARS:

@@ -12,8 +12,8 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -75,6 +75,10 @@ class Window:
     loss: torch.Tensor
     steps: int = 0
     chars: int = 0
+
+    def add(self, loss: torch.Tensor, chars: int) -> None:
+        self.loss += loss
+        self.steps, self.chars = self.steps + 1, self.chars + chars
 
 
 class StopRequest:
@@ -197,12 +201,8 @@ class Trainer:
                 return self.history
             net = distributed.wrap(self.model, self.cfg.compile)  # the DDP wrapper: averages the gradients
             try:
-                with self.stop:
-                    self.trigger("on_start")
-                    try:
-                        self._train(net)
-                    finally:
-                        self.trigger("on_end")
+                with self.stop, self._hooks_running():
+                    self._train(net)
             except KeyboardInterrupt:
                 self._snapshot("last")
                 self.log(f"interrupted: snapshot saved at step {self.step} in {self.dir}")
@@ -215,6 +215,14 @@ class Trainer:
                     f"the last snapshot in {self.dir} is intact"
                 ) from None
         return self.history
+
+    @contextmanager
+    def _hooks_running(self) -> Iterator[None]:
+        self.trigger("on_start")
+        try:
+            yield
+        finally:
+            self.trigger("on_end")
 
     def _lock(self):
         """Rank 0 holds the model's training lock for the job."""
@@ -263,8 +271,7 @@ class Trainer:
             t1 = time.monotonic()
             loss, self.state = train_step(net, self.opt, x, y, self.state, self.dtype, cfg.grad_clip)
             self.step += 1
-            window.loss += loss
-            window.steps, window.chars = window.steps + 1, window.chars + x.numel()
+            window.add(loss, x.numel())
             now = time.monotonic()
             self.profile["data"] += t1 - t
             self.profile["train"] += now - t1
