@@ -49,8 +49,10 @@ def test_two_processes_train_like_one_and_resume_on_any_number(env, book):
     assert two["val_loss"] == pytest.approx(one["val_loss"], abs=2e-3)
     assert two["train_loss"] == pytest.approx(one["train_loss"], abs=2e-3)
     assert out.stderr.count("library:") == 1 and out.stdout.count("projects/p/two") == 1  # rank 0 speaks alone
-    assert {p.name for p in (Path(env["POET_HOME"]) / "projects/p/two").glob("*.safetensors")} == {"last.safetensors",
-                                                                                                   "best.safetensors"}
+    assert {p.name for p in (Path(env["POET_HOME"]) / "projects/p/two").glob("*.safetensors")} == {
+        "last.safetensors",
+        "best.safetensors",
+    }
 
     # torchrun itself, as on a cluster: the same workers, rendezvous from its environment variables
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "torch_poet",
@@ -176,6 +178,8 @@ def test_batch_must_split_over_the_processes(env, book):
 def test_only_a_lost_peer_becomes_a_one_line_error():
     from torch_poet.train.distributed import lost_peer
 
-    gone = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:1\nx")
+    gone = RuntimeError(
+        "[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:1\nx"
+    )
     assert lost_peer(gone) == "Connection closed by peer [::1]:1"
     assert lost_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x8 and 9x2)")) is None  # a bug

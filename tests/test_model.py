@@ -27,7 +27,9 @@ def test_weight_and_embedding_dropout_act_in_training_only(cell):
 
     torch.manual_seed(0)
     plain = CharRNN(ModelConfig(vocab_size=20, cell=cell, layers=2, hidden=16, dropout=0.0))
-    reg = CharRNN(ModelConfig(vocab_size=20, cell=cell, layers=2, hidden=16, dropout=0.0, embed_dropout=0.3, weight_dropout=0.5))
+    reg = CharRNN(
+        ModelConfig(vocab_size=20, cell=cell, layers=2, hidden=16, dropout=0.0, embed_dropout=0.3, weight_dropout=0.5)
+    )
     reg.load_state_dict(plain.state_dict())  # same parameters: the regularisers add none
     before = {k: v.clone() for k, v in reg.state_dict().items()}
     idx = torch.randint(0, 20, (3, 12))

@@ -50,8 +50,14 @@ def test_learns_real_text(tmp_path):
     val = t.history[-1]["val_loss"]
     assert val < unigram_entropy(text) - 0.7, (val, unigram_entropy(text))
     assert t.history[-1]["val_bpc"] == pytest.approx(val / math.log(2), rel=1e-3)
-    measured = generate(t.model, t.library.vocab, sample_prompt(t.library.vocab), t.cfg.sample_length,
-                        temperature=MEASURE_TEMPERATURE, seed=t.cfg.seed + t.step)[0]  # the snapshot's sample, again
+    measured = generate(
+        t.model,
+        t.library.vocab,
+        sample_prompt(t.library.vocab),
+        t.cfg.sample_length,
+        temperature=MEASURE_TEMPERATURE,
+        seed=t.cfg.seed + t.step,
+    )[0]  # the snapshot's sample, again
     assert 0 < t.history[-1]["readability"] == round(readability(measured, t.library.words), 4)
 
 
@@ -130,8 +136,13 @@ def test_sigkill_at_random_moments_always_leaves_a_loadable_snapshot(tmp_path, e
         steps.append(meta["step"])
         assert config["library"]["texts"][0]["key"] == "file:book.txt"
     assert steps == sorted(steps) and steps[-1] > steps[0], steps  # each run resumed and went on
-    out = subprocess.run([sys.executable, "-m", "torch_poet", *args, "--steps", str(steps[-1] + 5)], env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "torch_poet", *args, "--steps", str(steps[-1] + 5)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert f"from the last snapshot at step {steps[-1]}" in out.stderr or "from the best snapshot" in out.stderr
 
@@ -158,11 +169,21 @@ def test_sigint_saves_and_exits_130(tmp_path, env):
 def test_cli_mismatch_is_one_line(tmp_path, env):
     book = tmp_path / "book.txt"
     book.write_text(SHAKESPEARE.read_text()[:10_000])
-    ok = subprocess.run([sys.executable, "-m", "torch_poet", *TRAIN, "--file", str(book), "--steps", "2"],
-                        env=env, capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [sys.executable, "-m", "torch_poet", *TRAIN, "--file", str(book), "--steps", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
-    bad = subprocess.run([sys.executable, "-m", "torch_poet", *TRAIN, "--hidden", "48", "--steps", "4"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "torch_poet", *TRAIN, "--hidden", "48", "--steps", "4"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
     errors = [line for line in bad.stderr.splitlines() if line.startswith("poet: error:")]
@@ -192,7 +213,10 @@ def test_each_snapshot_measures_the_memorisation_of_a_sample(tmp_path):
                       seed=t.cfg.seed + row["step"])[0]  # fmt: skip
     figures = summary(t.samples.index.segment(sample)).figures
     assert (row["quoted"], row["longest_quote"], row["quotes_per_1000"]) == (
-        round(figures.fraction, 4), figures.longest, round(figures.per_1000, 2))
+        round(figures.fraction, 4),
+        figures.longest,
+        round(figures.per_1000, 2),
+    )
     assert (tmp_path / "m" / "index" / "meta.json").exists()  # the same cached index as Poet's
     assert json.loads((tmp_path / "m" / "history.jsonl").read_text().splitlines()[-1])["quoted"] == row["quoted"]
 
