@@ -1,5 +1,6 @@
-"""Data-parallel training with real worker processes on gloo: the same numbers as one process, resume
-across world sizes, and a dead worker or Ctrl-C stopping the whole job cleanly."""
+"""Data-parallel training (train/distributed.py, train/workers.py) with real worker processes on gloo, from the
+command line and from the Python API: the same numbers as one process, resume across world sizes, and a dead
+worker or Ctrl-C stopping the whole job cleanly."""
 
 import json
 import os
@@ -10,15 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from conftest import SHARED, poet, wait_for_snapshot
 
 from torch_poet import checkpoint
 from torch_poet.cli import without_option
-from torch_poet.errors import PoetError
-from torch_poet.library import Library, Text
-from torch_poet.model import ModelConfig
-from torch_poet.train import TrainConfig, Trainer
 
 # fp32 and no dropout: two processes then compute the one-process step up to float summation order
 ARGS = ["train", "--project", "p", "--layers", "1", "--hidden", "48", "--batch-size", "8", "--seq-len", "32",
@@ -53,8 +49,10 @@ def test_two_processes_train_like_one_and_resume_on_any_number(env, book):
     assert two["val_loss"] == pytest.approx(one["val_loss"], abs=2e-3)
     assert two["train_loss"] == pytest.approx(one["train_loss"], abs=2e-3)
     assert out.stderr.count("library:") == 1 and out.stdout.count("projects/p/two") == 1  # rank 0 speaks alone
-    assert {p.name for p in (Path(env["POET_HOME"]) / "projects/p/two").glob("*.safetensors")} == {"last.safetensors",
-                                                                                                   "best.safetensors"}
+    assert {p.name for p in (Path(env["POET_HOME"]) / "projects/p/two").glob("*.safetensors")} == {
+        "last.safetensors",
+        "best.safetensors",
+    }
 
     # torchrun itself, as on a cluster: the same workers, rendezvous from its environment variables
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "torch_poet",
@@ -69,6 +67,53 @@ def test_two_processes_train_like_one_and_resume_on_any_number(env, book):
     a, b = history(env, "two")[-1], history(env, "one")[-1]
     assert a["step"] == b["step"] == 30
     assert a["val_loss"] == pytest.approx(b["val_loss"], abs=2e-3)
+
+
+# The Python API as a user writes it for torchrun: the same Trainer as in a notebook, kept to the end of the script.
+SCRIPT = """
+import sys
+from pathlib import Path
+
+from torch_poet import Library, ModelConfig, TrainConfig, Trainer
+from torch_poet.library import read_file
+
+book, where, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+library = Library.from_texts([read_file(Path(book))])
+config = TrainConfig(batch_size=8, seq_len=32, precision="fp32", eval_chars=20000, snapshot_every=100, steps=steps)
+trainer = Trainer(library, where, ModelConfig(layers=1, hidden=48, dropout=0), config)
+trainer.run()
+"""
+
+
+@pytest.mark.slow
+def test_the_python_api_under_torchrun_trains_like_one_process_and_resumes(tmp_path, env, book):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+
+    def api(model: str, steps: int, nproc: int) -> subprocess.CompletedProcess:
+        launch = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc)] if nproc > 1 else []
+        cmd = [sys.executable, *launch, str(script), str(book), str(tmp_path / model), str(steps)]
+        out = subprocess.run(cmd, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=180)
+        assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+        return out
+
+    def rows(model: str) -> list[dict]:
+        return [json.loads(line) for line in (tmp_path / model / "history.jsonl").read_text().splitlines()]
+
+    api("one", 20, nproc=1)
+    api("two", 20, nproc=2)
+    (one,), (two,) = rows("one"), rows("two")
+    assert two["step"] == one["step"] == 20
+    assert two["val_loss"] == pytest.approx(one["val_loss"], abs=2e-3)
+    assert two["train_loss"] == pytest.approx(one["train_loss"], abs=2e-3)
+    assert {p.name for p in (tmp_path / "two").glob("*.safetensors")} == {"last.safetensors", "best.safetensors"}
+
+    # the second run resumes from the snapshot: the step goes on, the history grows, as one process's would
+    out = api("two", 30, nproc=2)
+    assert out.stderr.count("from the last snapshot at step 20") == 1  # rank 0 speaks for the job
+    api("one", 30, nproc=1)
+    assert [r["step"] for r in rows("two")] == [r["step"] for r in rows("one")] == [20, 30]
+    assert rows("two")[-1]["val_loss"] == pytest.approx(rows("one")[-1]["val_loss"], abs=2e-3)
 
 
 @pytest.mark.slow
@@ -121,18 +166,6 @@ def test_without_option_drops_the_flag_and_its_value():
     assert without_option(argv, "--nproc") == ["train", "--steps", "5", "--model", "m"]
 
 
-def test_a_second_trainer_on_the_same_model_is_refused(tmp_path):
-    library = Library.from_texts([Text(key="t", title="t", author="a", text="abcdefgh " * 2000)])
-    config = TrainConfig(batch_size=4, seq_len=16, steps=1, precision="fp32")
-    with checkpoint.training_lock(tmp_path / "m"):
-        assert checkpoint.is_training(tmp_path / "m")
-        with pytest.raises(PoetError, match=r"being trained by another process \(pid \d+\).*--model NEWNAME"):
-            Trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=16), config)
-    assert not checkpoint.is_training(tmp_path / "m")
-    Trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=16), config).run()
-    assert not checkpoint.is_training(tmp_path / "m")
-
-
 def test_batch_must_split_over_the_processes(env, book):
     out = subprocess.run([sys.executable, "-m", "torch_poet", *ARGS, "--file", str(book), "--batch-size", "7",
                           "--nproc", "2", "--steps", "1"], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -142,22 +175,11 @@ def test_batch_must_split_over_the_processes(env, book):
     )
 
 
-def test_gpu_out_of_memory_is_one_line_with_the_fix(tmp_path, monkeypatch):
-    library = Library.from_texts([Text(key="t", title="t", author="a", text="abcdefgh " * 2000)])
-    trainer = Trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=16), TrainConfig(batch_size=4, seq_len=16,
-                      steps=3, precision="fp32"))  # fmt: skip
-
-    def oom(*args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
-
-    monkeypatch.setattr(trainer.net, "forward", oom)
-    with pytest.raises(PoetError, match=r"out of memory .* batch 4 x 16 chars.*--batch-size.*--seq-len"):
-        trainer.run()
-
-
 def test_only_a_lost_peer_becomes_a_one_line_error():
-    from torch_poet.distributed import lost_peer
+    from torch_poet.train.distributed import lost_peer
 
-    gone = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:1\nx")
+    gone = RuntimeError(
+        "[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:1\nx"
+    )
     assert lost_peer(gone) == "Connection closed by peer [::1]:1"
     assert lost_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x8 and 9x2)")) is None  # a bug

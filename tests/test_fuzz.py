@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
-from torch_poet.checkpoint import load_model, model_row, read_snapshot
+from torch_poet.checkpoint import load_model, read_snapshot
 from torch_poet.errors import PoetError
+from torch_poet.models import model_row
 from torch_poet.poet import Poet
 from torch_poet.serve import create_app
-from torch_poet.train import resolve_configs
+from torch_poet.train.resume import resolve_configs
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

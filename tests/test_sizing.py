@@ -61,7 +61,9 @@ def test_explicit_fields_win():
     assert "lr 0.001, dropout 0.5" in picked["picked"] and picked["device"].endswith(("CPU core", "CPU cores"))
     # a named model shape is the user's: nothing is probed or changed
     probed = []
-    named = sizing.apply(ModelConfig(hidden=48), TrainConfig(), library, {"hidden"}, rate=lambda s: probed.append(s) or 1.0)
+    named = sizing.apply(
+        ModelConfig(hidden=48), TrainConfig(), library, {"hidden"}, rate=lambda s: probed.append(s) or 1.0
+    )
     assert named == (ModelConfig(hidden=48), TrainConfig(), None) and probed == []
 
 
@@ -89,7 +91,11 @@ def test_cli_prints_records_and_keeps_the_pick(tmp_path, env):
     assert len(picked) == 1 and picked[0] == config["sizing"]["picked"]
     s = sizing.SHAPES[0]  # 3 seconds on a CPU: the smallest shape
     assert (config["model"]["layers"], config["model"]["hidden"]) == (s.layers, s.hidden)
-    assert (config["train"]["batch_size"], config["train"]["seq_len"], config["train"]["lr"]) == (s.batch_size, s.seq_len, s.lr)
+    assert (config["train"]["batch_size"], config["train"]["seq_len"], config["train"]["lr"]) == (
+        s.batch_size,
+        s.seq_len,
+        s.lr,
+    )
     # resumed with a longer budget: no new pick, the saved shape and its record stay
     again = run("--minutes", "0.1", "--snapshot-every", "1")
     assert again.returncode == 0, again.stderr

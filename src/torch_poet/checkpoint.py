@@ -8,12 +8,9 @@ safetensors holds only raw tensors and a JSON header.
 from __future__ import annotations
 
 import json
-import math
 import os
-import stat
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,6 @@ from .model import CharRNN, ModelConfig
 from .paths import atomic_write
 
 SNAPSHOTS = ("last", "best")
-TRAINER_FILES = ("last.safetensors", "best.safetensors", "config.json", "history.jsonl")  # written by trainers only
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -73,57 +69,6 @@ def read_config(model_dir: Path) -> dict:
 
 def snapshot_path(model_dir: Path, which: str) -> Path:
     return Path(model_dir) / f"{which}.safetensors"
-
-
-@contextmanager
-def training_lock(model_dir: Path) -> Iterator[None]:
-    """Held while a process trains the model: a second trainer is refused instead of interleaving
-    snapshots, and `is_training` tells a dashboard whether it is running. An flock, so the kernel
-    releases it when the trainer dies, even by SIGKILL."""
-    import fcntl
-
-    path = Path(model_dir) / "train.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            pid = f.read().strip() or "?"
-            raise PoetError(
-                f"model {model_dir} is being trained by another process (pid {pid}): "
-                "wait for it to finish, stop it, or use --model NEWNAME"
-            ) from None
-        f.truncate(0)
-        f.write(str(os.getpid()))
-        f.flush()
-        remove_stale_temps(Path(model_dir))
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def remove_stale_temps(model_dir: Path) -> None:
-    """Delete the temp files of trainer writes that a kill cut short (`.last.safetensors.*.tmp`...): only
-    the lock holder writes these, so any that exist when it takes the lock are leftovers."""
-    for name in TRAINER_FILES:
-        for tmp in model_dir.glob(f".{name}.*.tmp"):
-            tmp.unlink(missing_ok=True)
-
-
-def is_training(model_dir: Path) -> bool:
-    """Whether some process holds the model's training lock right now."""
-    import fcntl
-
-    try:
-        with open(Path(model_dir) / "train.lock") as f:
-            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except FileNotFoundError:
-        return False
-    except BlockingIOError:
-        return True
-    return False
 
 
 def save_snapshot(
@@ -197,7 +142,7 @@ def misfit(want: dict[str, tuple], have: dict[str, tuple]) -> str | None:
 
 
 def newest(model_dir: Path) -> str:
-    """"best" when it is ahead of "last" (a kill came between writing the two), else "last"."""
+    """ "best" when it is ahead of "last" (a kill came between writing the two), else "last"."""
     steps = {}
     for which in SNAPSHOTS:
         try:
@@ -275,59 +220,3 @@ def load_model(
     _, _, header = load_snapshot(model_dir, which, lambda tensors, header: fit(model, split(tensors, "model.")))
     model.to(device).eval()
     return model, config, json.loads(header["meta"])
-
-
-def model_dirs(root: Path) -> dict[tuple[str, str], Path]:
-    """(project, model) -> directory of every model under root/projects: a glob, no file read."""
-    return {(d.parent.name, d.name): d for d in (c.parent for c in sorted(Path(root).glob("projects/*/*/config.json")))}
-
-
-def model_row(d: Path) -> dict:
-    """A model's step, best validation bpc, size on disk, last update, whether it is training now, and what is
-    wrong with it (`broken`, None for a model that loads): files may come and go while it is read."""
-    row = {"project": d.parent.name, "model": d.name, "path": str(d), "step": None, "best_bpc": None}
-    row["training"], row["broken"] = is_training(d), None
-    try:
-        read_config(d)
-        meta = latest_meta(d)  # weights that do not fit config.json show when the model is loaded
-    except PoetError as e:
-        row["broken"], meta = str(e), None
-    if meta is not None:
-        row["step"] = meta["step"]
-        best = meta.get("best")
-        if isinstance(best, (int, float)) and math.isfinite(best):
-            row["best_bpc"] = round(best / math.log(2), 4)
-    row["bytes"], row["updated"] = disk_usage(d)
-    return row
-
-
-def latest_meta(d: Path) -> dict | None:
-    """The meta of the last snapshot, else of the best; None before the first; PoetError if none is readable."""
-    errors = []
-    for which in SNAPSHOTS:
-        try:
-            return snapshot_meta(snapshot_path(d, which))
-        except PoetError as e:
-            errors += [str(e)] if snapshot_path(d, which).exists() else []
-    if errors:
-        raise PoetError("; ".join(errors))
-    return None
-
-
-def disk_usage(d: Path) -> tuple[int, float]:
-    """Bytes of the files under d and the latest modification time, skipping files gone since the listing."""
-    total, latest = 0, 0.0
-    for folder, _, names in os.walk(d):
-        for name in names:
-            try:
-                st = os.stat(os.path.join(folder, name))
-            except FileNotFoundError:  # a temp file renamed or a file deleted meanwhile
-                continue
-            if stat.S_ISREG(st.st_mode):
-                total, latest = total + st.st_size, max(latest, st.st_mtime)
-    return total, latest
-
-
-def list_models(root: Path) -> list[dict]:
-    """Every model under root/projects, as `model_row` describes it."""
-    return [model_row(d) for d in model_dirs(root).values()]

@@ -88,49 +88,19 @@ def add_library_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from . import distributed, sizing
-    from .library import WOMEN_WRITERS, LibrarySpec, build
-    from .paths import model_dir
     from .config import ModelConfig, TrainConfig
-    from .train import Trainer, pick_device, resolve_configs
+    from .library import LibrarySpec
+    from .paths import model_dir
+    from .train import distributed, train_model, workers
 
     spec = LibrarySpec(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LibrarySpec)})
     project = args.project if args.project is not None else "women_writers" if spec.is_empty() else "library"
     where = model_dir(project, args.model, args.root)
     if args.nproc > 1 and distributed.current().world == 1:  # become the launcher of nproc workers
-        return distributed.launch(args.nproc, without_option(args.argv, "--nproc"), where)
-    explicit = {**overrides(args, ModelConfig), **overrides(args, TrainConfig)}
-    new = args.restart or not (where / "config.json").exists()  # a saved model keeps its shape
-    mcfg, tcfg, saved_spec = resolve_configs(
-        where, overrides(args, ModelConfig), overrides(args, TrainConfig), args.restart
-    )
-    if spec.is_empty():
-        spec = LibrarySpec(**saved_spec) if saved_spec else WOMEN_WRITERS
-    rank = distributed.setup(pick_device(tcfg.device), tcfg.batch_size)
-    if not rank.main:
-        warnings.simplefilter("ignore")  # rank 0 says it
-    try:
-        with distributed.local_rank_zero_first(rank):  # one download per machine, the others read the cache
-            library = build(spec, args.mirror, args.cache)
-        if rank.main:
-            chars = sum(len(t.text) for t in library.texts)
-            print(f"library: {len(library.texts)} texts, {chars:,} chars, {len(library.vocab)} distinct", file=sys.stderr)
-        picked = None
-        if new and rank.world == 1:  # data-parallel workers keep the defaults: they must agree without talking
-            mcfg, tcfg, picked = sizing.apply(mcfg, tcfg, library, set(explicit))
-            if picked:
-                print(picked["picked"], file=sys.stderr)
-        # not kept: the DDP wrapper inside must go before its process group does
-        Trainer(library, where, mcfg, tcfg, spec=dataclasses.asdict(spec), restart=args.restart, sizing=picked).run()
-        distributed.barrier()  # all ranks leave the process group together (gloo aborts a rank torn down early)
-    except RuntimeError as e:
-        why = distributed.lost_peer(e) if rank.world > 1 else None
-        if why is None:
-            raise  # a bug, not a worker gone: keep its traceback
-        raise PoetError(f"rank {rank.rank} lost contact with the other workers ({why})") from None
-    finally:
-        distributed.shutdown()
-    if rank.main:
+        return workers.launch(args.nproc, without_option(args.argv, "--nproc"), where)
+    model, train = overrides(args, ModelConfig), overrides(args, TrainConfig)
+    train_model(where, spec, model, train, restart=args.restart, mirror=args.mirror, cache=args.cache)
+    if distributed.current().main:  # under torchrun, rank 0 speaks for all
         print(where)
     return 0
 
@@ -553,7 +523,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     import datetime
     import json
 
-    from .checkpoint import list_models
+    from .models import list_models
     from .paths import data_root
 
     rows = list_models(data_root(args.root))
@@ -640,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except PoetError as e:
         if "POET_LAUNCHED" in os.environ:  # a worker of `poet train --nproc`: its launcher says it, once
-            from .distributed import hand_over
+            from .train.workers import hand_over
 
             if hand_over(str(e)):
                 return 2

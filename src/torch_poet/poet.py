@@ -28,6 +28,7 @@ import torch
 from . import paths
 from .checkpoint import load_model, read_config
 from .errors import PoetError
+from .hardware import pick_device
 from .sample import CHUNK, Context, Sampler, Stream
 
 DEFAULT_PROMPT = ". "
@@ -37,10 +38,6 @@ ABBREVIATIONS = frozenset(
     ["mr", "mrs", "ms", "dr", "st", "messrs", "mme", "mlle", "sr", "jr", "capt", "col", "gen", "lt", "rev", "hon", "esq"]
     + ["no", "vol", "ch", "viz", "etc"]
 )
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class Poet:
@@ -97,7 +94,7 @@ class Poet:
                 raise PoetError(f"no model in {model_dir}: train one with `poet train` or check --project/--model")
             return cls(None, read_config(Path(model_dir)), None, model_dir, source, cache)
         try:
-            device = torch.device(device or default_device())
+            device = torch.device(device or pick_device(mps=False))
         except RuntimeError:
             raise PoetError(f"unknown device {device!r}: use cpu, cuda, cuda:1, mps...") from None
         if device.type == "cuda" and not torch.cuda.is_available():

@@ -43,8 +43,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .attribution import Span
-from .checkpoint import list_models, model_dirs, model_row, read_config, read_json, snapshot_path
+from .checkpoint import read_config, read_json, snapshot_path
 from .errors import PoetError
+from .models import list_models, model_dirs, model_row
 from .paths import cache_root, data_root
 from .plot import read_history
 from .poet import Poet

@@ -86,24 +86,13 @@ def name(s: Shape) -> str:
     return f"{s.layers}x{s.hidden} {s.batch_size}x{s.seq_len}"
 
 
-def device_words(device: torch.device) -> str:
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "cpu":
-        n = torch.get_num_threads()
-        return f"{n} CPU core{'s' if n != 1 else ''}"
-    return device.type.upper()
-
-
 def probe(shape: Shape, vocab_size: int, cell: str, device: torch.device, dtype: torch.dtype) -> float:
     """Training chars/s of `shape` on `device`: one warm-up step, then steps for up to PROBE_SECONDS."""
     import torch
 
     from .config import ModelConfig
     from .model import CharRNN
-    from .train import train_step
+    from .train.loop import train_step
 
     torch_state = torch.get_rng_state()  # probing must not move the run's random numbers
     model = CharRNN(ModelConfig(vocab_size=vocab_size, cell=cell, layers=shape.layers, hidden=shape.hidden)).to(device)
@@ -124,12 +113,19 @@ def probe(shape: Shape, vocab_size: int, cell: str, device: torch.device, dtype:
 
 
 def choose(
-    minutes: float | None, train_chars: int, vocab_size: int, device: torch.device, dtype: torch.dtype,
-    cell: str = "lstm", rate: Callable[[Shape], float] | None = None,
+    minutes: float | None,
+    train_chars: int,
+    vocab_size: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    cell: str = "lstm",
+    rate: Callable[[Shape], float] | None = None,
 ) -> Choice:
     """The largest shape that trains on its `min_chars` within `minutes` (None: a long run) here.
     `rate(shape) -> chars/s` defaults to probing the device; candidates are probed smallest first,
     and probing stops at the first that does not qualify."""
+    from .hardware import device_words
+
     budget = minutes or LONG_RUN_MINUTES
     rate = rate or (lambda s: probe(s, vocab_size, cell, device, dtype))
     probed: dict[str, float] = {}
@@ -161,7 +157,7 @@ def apply(mcfg, tcfg, library, explicit: set[str], rate: Callable[[Shape], float
     fields the user did not name, sized to the device, --minutes and the library; `rate` as in `choose`."""
     from dataclasses import replace
 
-    from .train import pick_device, pick_dtype
+    from .hardware import pick_device, pick_dtype
 
     if not wanted(explicit):
         return mcfg, tcfg, None

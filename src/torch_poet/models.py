@@ -1,0 +1,69 @@
+"""The models on disk, as `poet models` and the web app list them: where they are, how far each has
+trained, its size, whether it is training now, and what is wrong with a broken one."""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from pathlib import Path
+
+from .checkpoint import SNAPSHOTS, read_config, snapshot_meta, snapshot_path
+from .errors import PoetError
+from .train.lock import is_training
+
+
+def model_dirs(root: Path) -> dict[tuple[str, str], Path]:
+    """(project, model) -> directory of every model under root/projects: a glob, no file read."""
+    return {(d.parent.name, d.name): d for d in (c.parent for c in sorted(Path(root).glob("projects/*/*/config.json")))}
+
+
+def model_row(d: Path) -> dict:
+    """A model's step, best validation bpc, size on disk, last update, whether it is training now, and what is
+    wrong with it (`broken`, None for a model that loads): files may come and go while it is read."""
+    row = {"project": d.parent.name, "model": d.name, "path": str(d), "step": None, "best_bpc": None}
+    row["training"], row["broken"] = is_training(d), None
+    try:
+        read_config(d)
+        meta = latest_meta(d)  # weights that do not fit config.json show when the model is loaded
+    except PoetError as e:
+        row["broken"], meta = str(e), None
+    if meta is not None:
+        row["step"] = meta["step"]
+        best = meta.get("best")
+        if isinstance(best, (int, float)) and math.isfinite(best):
+            row["best_bpc"] = round(best / math.log(2), 4)
+    row["bytes"], row["updated"] = disk_usage(d)
+    return row
+
+
+def latest_meta(d: Path) -> dict | None:
+    """The meta of the last snapshot, else of the best; None before the first; PoetError if none is readable."""
+    errors = []
+    for which in SNAPSHOTS:
+        try:
+            return snapshot_meta(snapshot_path(d, which))
+        except PoetError as e:
+            errors += [str(e)] if snapshot_path(d, which).exists() else []
+    if errors:
+        raise PoetError("; ".join(errors))
+    return None
+
+
+def disk_usage(d: Path) -> tuple[int, float]:
+    """Bytes of the files under d and the latest modification time, skipping files gone since the listing."""
+    total, latest = 0, 0.0
+    for folder, _, names in os.walk(d):
+        for name in names:
+            try:
+                st = os.stat(os.path.join(folder, name))
+            except FileNotFoundError:  # a temp file renamed or a file deleted meanwhile
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total, latest = total + st.st_size, max(latest, st.st_mtime)
+    return total, latest
+
+
+def list_models(root: Path) -> list[dict]:
+    """Every model under root/projects, as `model_row` describes it."""
+    return [model_row(d) for d in model_dirs(root).values()]

@@ -1,0 +1,96 @@
+"""What the loop reads: the training text as batches of contiguous streams, and the validation text
+read as a whole to measure the model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..errors import PoetError
+from ..hardware import autocast
+from ..model import CharRNN
+
+
+class Batches:
+    """Truncated backprop through time over `batch` contiguous streams of the corpus: batch k continues
+    where batch k-1 stopped, so the carried state sees long context. Each epoch shifts the stream
+    starts by a random offset. A batch is one gather by index, no per-sample Python. `rows` picks this
+    process's share of the streams in data-parallel training."""
+
+    def __init__(
+        self, data: torch.Tensor, batch: int, seq_len: int, generator: torch.Generator, rows: slice = slice(None)
+    ):
+        self.data, self.batch, self.seq_len, self.gen, self.rows = data, batch, seq_len, generator, rows
+        self.stream_len = (len(data) - 1) // batch
+        if self.stream_len < seq_len + 1:
+            raise PoetError(
+                f"the training text ({len(data):,} chars) is shorter than one batch of {batch} windows of "
+                f"{seq_len} chars: add books, or lower --batch-size/--seq-len"
+            )
+        self.steps_per_epoch = (self.stream_len - 1) // seq_len
+        self.slack = self.stream_len - 1 - self.steps_per_epoch * seq_len  # room to shift the windows
+        self.epoch, self.cursor, self.shift = 0, 0, 0
+        self.offsets = torch.arange(seq_len + 1, device=data.device)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """(inputs, targets, new_epoch): new_epoch tells the caller to reset the carried state."""
+        new_epoch = self.cursor >= self.steps_per_epoch
+        if new_epoch:
+            self.epoch += 1
+            self.cursor = 0
+            self.shift = int(torch.randint(0, self.slack + 1, (1,), generator=self.gen))
+        starts = torch.arange(self.batch, device=self.data.device)[self.rows] * self.stream_len + self.shift
+        idx = starts.unsqueeze(1) + self.cursor * self.seq_len + self.offsets
+        chunk = self.data[idx]
+        self.cursor += 1
+        return chunk[:, :-1], chunk[:, 1:], new_epoch
+
+    def position(self) -> float:
+        return self.epoch + self.cursor / self.steps_per_epoch
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "cursor": self.cursor, "shift": self.shift}
+
+    def restore(self, st: dict) -> None:
+        self.epoch, self.cursor, self.shift = st["epoch"], st["cursor"], st["shift"]
+
+
+@torch.no_grad()
+def evaluate(
+    model: CharRNN,
+    data: torch.Tensor,
+    seq_len: int,
+    dtype: torch.dtype,
+    max_chars: int | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> tuple[float, float]:
+    """Mean cross-entropy (nats/char) and accuracy over `data`, split into a few contiguous streams
+    whose recurrent state is carried across windows, as a reader would see the text. `stop()` is
+    asked between windows, so an interrupt does not wait for the whole split."""
+    was_training = model.training
+    model.eval()
+    if max_chars:  # None or 0: all
+        data = data[:max_chars]
+    streams = max(1, min(32, len(data) // (8 * seq_len)))  # each stream long enough to build up context
+    n = (len(data) - 1) // streams
+    if n < 1:
+        raise PoetError("the validation split is empty: use a larger library or a larger --val-fraction")
+    x = data[: streams * n].view(streams, n)
+    y = data[1 : streams * n + 1].view(streams, n)
+    device = next(model.parameters()).device
+    total, correct, state = torch.zeros((), device=device), torch.zeros((), device=device), None
+    for i in range(0, n, seq_len):
+        if stop():
+            raise KeyboardInterrupt
+        with autocast(device, dtype):
+            logits, state = model(x[:, i : i + seq_len], state)
+        logits = logits.float()
+        target = y[:, i : i + seq_len]
+        total += torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), target.reshape(-1), reduction="sum"
+        )
+        correct += (logits.argmax(-1) == target).sum()
+    model.train(was_training)
+    count = streams * n
+    return total.item() / count, correct.item() / count

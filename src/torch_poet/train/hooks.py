@@ -1,0 +1,87 @@
+"""What the loop does besides training, as hooks (minGPT's callbacks): the loop calls each at its points
+and hands it the trainer to read. A hook keeps its own state. The progress display (display.py), the
+samples (samples.py) and TensorBoard (here) are hooks; `Trainer.hooks` takes more."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import PoetError
+
+if TYPE_CHECKING:
+    from .loop import Trainer, Window
+
+
+@dataclass
+class Stats:
+    """One line of history.jsonl."""
+
+    time: float  # training seconds so far (all runs)
+    step: int
+    epoch: float
+    train_loss: float
+    val_loss: float
+    val_bpc: float
+    val_acc: float
+    sec_per_sample: float
+    chars_per_sec: float
+    lr: float
+    wall: float  # unix time
+    # memorisation of a sample written at this snapshot (see `samples.Samples.on_evaluate`)
+    quoted: float | None = None  # the share of its characters inside quotes of the library
+    longest_quote: int | None = None  # its longest quote, in characters
+    quotes_per_1000: float | None = None  # quotes per 1,000 characters
+    readability: float | None = None  # the share of its words that are words of the library
+
+
+class Hook:
+    """A hook does nothing at any point until it says otherwise. Hooks run in the process that speaks
+    for the job (rank 0)."""
+
+    def on_start(self, trainer: Trainer) -> None:
+        """Training begins (each `run()`)."""
+
+    def on_step(self, trainer: Trainer, window: Window) -> None:
+        """After each optimizer step."""
+
+    def on_evaluate(self, trainer: Trainer) -> dict:
+        """At a snapshot, after validation: columns to add to its history row."""
+        return {}
+
+    def on_snapshot(self, trainer: Trainer, stats: Stats, improved: bool) -> None:
+        """After a snapshot is written, with its history row; `improved`: a new best validation loss."""
+
+    def on_end(self, trainer: Trainer) -> None:
+        """Training ends, however it ends."""
+
+
+class TensorBoard(Hook):
+    """The statistics of each snapshot (and the texts the samples hook hands in) in <model dir>/tensorboard."""
+
+    SCALARS = ("train_loss", "val_loss", "val_bpc", "val_acc", "readability", "chars_per_sec", "lr")
+
+    def __init__(self, model_dir: Path):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise PoetError(
+                "--tensorboard needs the tensorboard package: pip install 'torch-poet[tensorboard]'"
+            ) from None
+        self.folder, self.new_writer, self.writer = model_dir / "tensorboard", SummaryWriter, None  # opened by run()
+
+    def on_start(self, trainer: Trainer) -> None:
+        self.writer = self.new_writer(str(self.folder))
+
+    def on_snapshot(self, trainer: Trainer, stats: Stats, improved: bool) -> None:
+        for key in self.SCALARS:
+            if getattr(stats, key) is not None:
+                self.writer.add_scalar(key, getattr(stats, key), stats.step, walltime=stats.wall)
+        self.writer.flush()
+
+    def text(self, tag: str, text: str, step: int) -> None:
+        self.writer.add_text(tag, text, step)
+
+    def on_end(self, trainer: Trainer) -> None:
+        self.writer.close()

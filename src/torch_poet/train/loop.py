@@ -1,0 +1,348 @@
+"""The training loop: AdamW with warm-up and cosine decay over batches of contiguous streams, timed
+snapshots with validation bits per char, and exact resume after any interruption. `Trainer.run()` reads
+top to bottom; what is done beside training (progress, samples, TensorBoard) are hooks (hooks.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from .. import checkpoint
+from ..config import ModelConfig, TrainConfig
+from ..errors import PoetError
+from ..hardware import autocast, pick_device, pick_dtype
+from ..library import Library
+from ..model import CharRNN, cross_entropy, detach_state
+from ..paths import atomic_write
+from ..plot import plot_history
+from . import distributed, resume
+from .data import Batches, evaluate
+from .display import Display
+from .hooks import Hook, Stats, TensorBoard
+from .lock import training_lock
+from .samples import Samples
+
+LN2 = math.log(2)
+PROFILE = ("data", "train", "eval", "hooks", "snapshot")  # where the time goes, logged at the first snapshots
+
+
+def lr_at(cfg: TrainConfig, step: int, elapsed: float) -> float:
+    """Linear warm-up, then cosine decay over the run's horizon (--steps or --minutes, whichever is
+    further along); constant when training runs until stopped."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = 0.0
+    if cfg.steps:
+        progress = max(progress, step / cfg.steps)
+    if cfg.minutes:
+        progress = max(progress, elapsed / (cfg.minutes * 60))
+    if not (cfg.steps or cfg.minutes):
+        return cfg.lr
+    cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
+
+
+def train_step(net, opt, x: torch.Tensor, y: torch.Tensor, state, dtype: torch.dtype, clip: float):
+    """Forward, backward, clip, AdamW: (loss without a host sync, the carried state detached)."""
+    with autocast(x.device, dtype):
+        logits, state = net(x, state)
+    loss = cross_entropy(logits, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
+    opt.step()
+    return loss.detach(), detach_state(state)
+
+
+@dataclass
+class Window:
+    """The steps since the last snapshot: their loss summed on the device (read at the snapshot, so that
+    no step waits for the host), how many, and the characters this process trained on."""
+
+    start: float  # training seconds when it began
+    loss: torch.Tensor
+    steps: int = 0
+    chars: int = 0
+
+    def add(self, loss: torch.Tensor, chars: int) -> None:
+        self.loss += loss
+        self.steps, self.chars = self.steps + 1, self.chars + chars
+
+
+class StopRequest:
+    """While training, Ctrl-C and SIGTERM only set `requested`, which the loop reads after each step (and
+    evaluation between windows): the snapshot written on the way out is consistent, and the interrupt is
+    never raised inside a finalizer or library code that would swallow it."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: dict = {}
+
+    def __enter__(self) -> StopRequest:
+        self.requested = False
+        if threading.current_thread() is threading.main_thread():  # only there can handlers be set
+            self.previous = {sig: signal.signal(sig, self.set) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def set(self, signum, frame) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
+
+
+class Trainer:
+    """Owns one model directory: creates or resumes it, trains, snapshots. `run()` blocks until a stop
+    condition; Ctrl-C (or SIGTERM) snapshots and raises KeyboardInterrupt. Under torchrun every process
+    makes the same Trainer and runs it: they train as one data-parallel job (distributed.py).
+
+    Making a Trainer reads the model directory (to resume) and writes nothing; `run()` writes."""
+
+    def __init__(
+        self,
+        library: Library,
+        model_dir: str | os.PathLike,
+        model_config: ModelConfig | None = None,
+        train_config: TrainConfig | None = None,
+        spec: dict | None = None,
+        restart: bool = False,
+        log: Callable[[str], None] | None = None,
+        sizing: dict | None = None,
+    ):
+        cfg = self.cfg = train_config or TrainConfig()
+        mcfg = replace(model_config or ModelConfig(), vocab_size=len(library.vocab))
+        self.library, self.dir = library, Path(model_dir)
+        self.dist = distributed.current()  # this process's place in a torchrun job (one process otherwise)
+        self.log = (log or stderr) if self.dist.main else (lambda msg: None)  # rank 0 speaks for the job
+        self.device = distributed.device_for(pick_device(cfg.device), self.dist)
+        self.dtype = pick_dtype(cfg.precision, self.device)
+        torch.manual_seed(cfg.seed)
+        self.gen = torch.Generator().manual_seed(cfg.seed)  # the data's random numbers
+        self.model = CharRNN(mcfg).to(self.device)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                     betas=(0.9, 0.99), **({"fused": True} if self.device.type == "cuda" else {}))  # fmt: skip
+        train, self.val = (t.to(self.device) for t in library.split(cfg.val_fraction))
+        self.batches = Batches(train, cfg.batch_size, cfg.seq_len, self.gen, self.dist.rows(cfg.batch_size))
+        # the training state: a snapshot holds all of it, so that resume continues exactly
+        self.step, self.elapsed, self.best = 0, 0.0, math.inf
+        self.state = None  # the recurrent state carried from batch to batch
+        self.history: list[dict] = []
+        self.config = {  # config.json
+            "model": asdict(mcfg),
+            "train": asdict(cfg),
+            "vocab": library.vocab,
+            "library": {"spec": spec or {}, "fingerprint": library.fingerprint(), "texts": library.record()},
+            **({"sizing": sizing} if sizing else {}),  # how the shape was picked (sizing.Choice.record)
+        }
+        self.stop = StopRequest()
+        self.profile = dict.fromkeys(PROFILE, 0.0)
+        tensorboard = TensorBoard(self.dir) if cfg.tensorboard and self.dist.main else None
+        self.samples = Samples(tensorboard)
+        self.hooks: list[Hook] = [Display(self.log), self.samples, *([tensorboard] if tensorboard else [])]
+        self.fresh = restart or not (self.dir / "config.json").exists()  # run() starts the directory (over)
+        if not self.fresh:
+            self._resume()
+        self._seed_rank()
+
+    def _resume(self) -> None:
+        """Take in the model directory's config.json and newest snapshot (a kill between writing best and
+        last leaves best ahead), or a PoetError if this run describes another model."""
+        old = checkpoint.read_config(self.dir)
+        changed = resume.changed_settings(old, self.config, self.dir)
+        if changed and self.dist.main:
+            warnings.warn(f"resuming model {self.dir} with changed settings: {', '.join(changed)}", stacklevel=3)
+        if "sizing" in old:
+            self.config["sizing"] = old["sizing"]
+        which, _, header = checkpoint.load_snapshot(self.dir, checkpoint.newest(self.dir), self._restore)
+        self.history = resume.history_until(self.dir, self.step, json.loads(header["meta"]))
+        self.log(f"resuming {self.dir} from the {which} snapshot at step {self.step} ({self.elapsed / 60:.1f} min)")
+
+    def _restore(self, tensors: dict[str, torch.Tensor], header: dict[str, str]) -> None:
+        (self.step, self.elapsed, self.best), self.state = resume.restore(
+            tensors, header, self.model, self.opt, self.cfg.weight_decay, self.batches, self.gen
+        )
+
+    def _seed_rank(self) -> None:
+        """Ranks after the first draw their own dropout masks (rank 0's RNG is the one snapshots keep)."""
+        if not self.dist.main:
+            torch.manual_seed(self.cfg.seed + 1_000_003 * self.dist.rank + self.step)
+
+    def done(self) -> bool:
+        c = self.cfg
+        return bool((c.steps and self.step >= c.steps) or (c.minutes and self.elapsed >= c.minutes * 60))
+
+    def trigger(self, event: str, *args) -> list:
+        """Call each hook's `event` method; their answers in order."""
+        return [getattr(hook, event)(self, *args) for hook in (self.hooks if self.dist.main else [])]
+
+    # -- the run ------------------------------------------------------------------------------------
+
+    def run(self) -> list[dict]:
+        """Train until --steps/--minutes (totals for the model) or Ctrl-C; returns the history."""
+        with distributed.job(self.device, self.cfg.batch_size), self._lock():
+            self._open()
+            if self.done():
+                self.log(f"{self.dir} has already trained {self.step} steps / {self.elapsed / 60:.1f} min: "
+                         "raise --minutes or --steps to go on")  # fmt: skip
+                return self.history
+            net = distributed.wrap(self.model, self.cfg.compile)  # the DDP wrapper: averages the gradients
+            try:
+                with self.stop, self._hooks_running():
+                    self._train(net)
+            except KeyboardInterrupt:
+                self._snapshot("last")
+                self.log(f"interrupted: snapshot saved at step {self.step} in {self.dir}")
+                raise
+            except torch.OutOfMemoryError:
+                b, t = self.cfg.batch_size, self.cfg.seq_len
+                raise PoetError(
+                    f"out of memory on {self.device} with batch {b} x {t} chars and {self.model.config.hidden} hidden "
+                    f"units: lower --batch-size (e.g. {max(1, b // 2)}) or --seq-len, or use a smaller --hidden; "
+                    f"the last snapshot in {self.dir} is intact"
+                ) from None
+        return self.history
+
+    @contextmanager
+    def _hooks_running(self) -> Iterator[None]:
+        self.trigger("on_start")
+        try:
+            yield
+        finally:
+            self.trigger("on_end")
+
+    def _lock(self):
+        """Rank 0 holds the model's training lock for the job."""
+        return training_lock(self.dir) if self.dist.main else nullcontext()
+
+    def _open(self) -> None:
+        """Rank 0 writes the model directory as the run starts: a new model's config.json and first snapshot
+        (a loadable model from the very start), a resumed one's settings and history."""
+        distributed.barrier()  # every rank has read what it resumes from before rank 0 writes
+        if self.dist.main and self.fresh:  # a new model, or one started over
+            for which in checkpoint.SNAPSHOTS:
+                checkpoint.snapshot_path(self.dir, which).unlink(missing_ok=True)
+            (self.dir / "history.jsonl").unlink(missing_ok=True)
+            checkpoint.write_json(self.dir / "config.json", self.config)
+            self._snapshot("last")
+        elif self.dist.main:
+            checkpoint.write_json(self.dir / "config.json", self.config)
+            self._write_history()
+        self.fresh = False
+
+    def _train(self, net: torch.nn.Module) -> None:
+        """The loop, as nanoGPT's: a snapshot when one is due, the learning rate, a batch, forward and
+        backward, the optimizer step, progress, and the stop check, until the run's horizon."""
+        cfg = self.cfg
+        self.model.train()
+        self.profile = dict.fromkeys(PROFILE, 0.0)
+        window = Window(self.elapsed, torch.zeros((), device=self.device))
+        t0 = time.monotonic() - self.elapsed  # training time: evaluating, sampling and saving are left out
+        while True:
+            # evaluate and snapshot every --snapshot-every minutes, and at the end
+            if self.done() or self.elapsed - window.start >= cfg.snapshot_every * 60:
+                self._end_window(window, t0)
+                if self.done():
+                    return
+                window = Window(self.elapsed, torch.zeros((), device=self.device))
+                t0 = time.monotonic() - self.elapsed
+            # the learning rate of this step
+            for group in self.opt.param_groups:
+                group["lr"] = lr_at(cfg, self.step, self.elapsed)
+            # a batch: the next window of every stream; a new epoch starts the carried state over
+            t = time.monotonic()
+            x, y, new_epoch = self.batches.next()
+            if new_epoch:
+                self.state = None
+            # forward, backward, clip and step
+            t1 = time.monotonic()
+            loss, self.state = train_step(net, self.opt, x, y, self.state, self.dtype, cfg.grad_clip)
+            self.step += 1
+            window.add(loss, x.numel())
+            now = time.monotonic()
+            self.profile["data"] += t1 - t
+            self.profile["train"] += now - t1
+            # every rank takes the same time, and the same decision to stop
+            stop, self.elapsed = distributed.agree(self.stop.requested, now - t0)
+            if stop:
+                raise KeyboardInterrupt
+            self.trigger("on_step", window)
+
+    def _end_window(self, window: Window, t0: float) -> None:
+        """Validation, the history row, the snapshots (best when improved, last) and the hooks."""
+        train_loss = distributed.mean(window.loss).item() / window.steps  # waits for the queued device work
+        rate = window.chars * self.dist.world / max(time.monotonic() - t0 - window.start, 1e-9)
+        if not self.dist.main:  # rank 0 evaluates alone (the one-process result); we hand in our state
+            self._snapshot()
+            return
+        t = time.monotonic()
+        # with several ranks an interrupt waits for the evaluation, so that all stop at the same step
+        stop = (lambda: self.stop.requested) if self.dist.world == 1 else (lambda: False)
+        val_loss, val_acc = evaluate(self.model, self.val, self.cfg.seq_len, self.dtype, self.cfg.eval_chars, stop)
+        self.profile["eval"] += time.monotonic() - t
+        t = time.monotonic()
+        columns = {k: v for answer in self.trigger("on_evaluate") for k, v in answer.items()}
+        stats = Stats(
+            time=round(self.elapsed, 2),
+            step=self.step,
+            epoch=round(self.batches.position(), 4),
+            train_loss=round(train_loss, 4),
+            val_loss=round(val_loss, 4),
+            val_bpc=round(val_loss / LN2, 4),
+            val_acc=round(val_acc, 4),
+            sec_per_sample=round(self.cfg.seq_len / rate, 6) if rate else 0.0,
+            chars_per_sec=round(rate, 1),
+            lr=self.opt.param_groups[0]["lr"],
+            wall=round(time.time(), 1),
+            **columns,
+        )
+        self.history.append(asdict(stats))
+        self.profile["hooks"] += time.monotonic() - t
+        t = time.monotonic()
+        improved = val_loss < self.best
+        if improved:
+            self.best = val_loss
+        self._snapshot(*(["best"] if improved else []), "last")  # best first: a kill between leaves it ahead,
+        self._write_history()  # and resume takes the newer one; history.jsonl last: each snapshot holds its row
+        plot_history(self.history, self.dir / "history.png", title=self.dir.name)
+        self.profile["snapshot"] += time.monotonic() - t
+        t = time.monotonic()
+        self.trigger("on_snapshot", stats, improved)
+        self.profile["hooks"] += time.monotonic() - t
+
+    def _snapshot(self, *which: str) -> None:
+        """Write the named snapshots (rank 0); every rank calls it, to hand in its rows of the state."""
+        extra = resume.state_tensors(self.gen, self.device, self.state)
+        if not self.dist.main:
+            return
+        meta = {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "best": self.best,
+            "data": self.batches.state(),
+            "val_loss": self.history[-1]["val_loss"] if self.history else None,
+            "stats": self.history[-1] if self.history else None,
+        }
+        for name in which:
+            checkpoint.save_snapshot(checkpoint.snapshot_path(self.dir, name), self.model, self.opt, meta, extra)
+
+    def _write_history(self) -> None:
+        lines = "".join(json.dumps(h) + "\n" for h in self.history)
+        atomic_write(self.dir / "history.jsonl", lines.encode())
+
+
+def stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)

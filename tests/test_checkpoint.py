@@ -1,0 +1,55 @@
+"""Snapshots (checkpoint.py): a truncated one falls back to the other, a malicious pickle is never executed."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from torch_poet import checkpoint
+from torch_poet.errors import PoetError
+from torch_poet.library import Library, Text
+from torch_poet.model import ModelConfig
+from torch_poet.train import TrainConfig, Trainer
+
+SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
+
+
+@pytest.fixture
+def trained(tmp_path) -> Path:
+    """A model directory after 4 steps of a small model (both snapshots written)."""
+    library = Library.from_texts([Text(key="t", title="t", author="a", text=SHAKESPEARE.read_text()[:10_000])])
+    config = TrainConfig(batch_size=8, seq_len=32, lr=1e-2, warmup_steps=5, snapshot_every=60, seed=3, steps=4,
+                         precision="fp32")  # fmt: skip
+    t = Trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=32), config)
+    t.run()
+    return t.dir
+
+
+def test_truncated_last_snapshot_falls_back_to_best(trained):
+    last = checkpoint.snapshot_path(trained, "last")
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])
+    with pytest.warns(UserWarning, match="unreadable.*using the best snapshot"):
+        which, tensors, _ = checkpoint.load_snapshot(trained, "last")
+    assert which == "best" and any(k.startswith("model.") for k in tensors)
+    with pytest.warns(UserWarning, match="using the best snapshot"):
+        model, config, meta = checkpoint.load_model(trained, "last")
+    assert meta["step"] == 4
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_malicious_pickle_snapshot_is_never_executed(trained, tmp_path):
+    marker = tmp_path / "pwned"
+    for which in ("last", "best"):
+        torch.save({"model": Payload(marker)}, checkpoint.snapshot_path(trained, which))
+    with pytest.raises(PoetError, match="unreadable"):
+        checkpoint.load_model(trained)
+    assert not marker.exists()
