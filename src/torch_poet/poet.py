@@ -36,7 +36,8 @@ def default_device() -> str:
 
 
 class Poet:
-    """A trained model, its vocabulary and (lazily) its library and attribution index."""
+    """A trained model, its vocabulary and (lazily) its library and attribution index; chat_turn, reset and
+    seed go on with a `Conversation` of its own."""
 
     def __init__(
         self,
