@@ -2,7 +2,7 @@
 
 The baseline re-implements the original tool's generation: per character a one-hot input of the last
 character through nn.LSTM (batch_first, the state carried), Linear, softmax with temperature,
-torch.multinomial and .item(). Ours is `torch_poet.sample` (prompt once through the model, then the
+torch.multinomial and .item(). Ours is `torch_poet.generate` (prompt once through the model, then the
 TorchScript decode loop). Weights are random: speed does not depend on them.
 Targets: batch 1 >= 20,000 chars/s; batch 256 >= 100,000 chars/s in aggregate.
 
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from torch_poet.model import CharRNN, ModelConfig
-from torch_poet.sample import Sampler
+from torch_poet.generate import Sampler
 
 VOCAB = "".join(chr(c) for c in range(32, 122))  # 90 characters
 

@@ -23,7 +23,7 @@ from bench_train import SHAKESPEARE, baseline_sec_per_sample, ours_sec_per_sampl
 
 from torch_poet.library import Library, Text
 from torch_poet.model import CharRNN, ModelConfig
-from torch_poet.sample import Sampler
+from torch_poet.generate import Sampler
 
 
 def main() -> None:

@@ -187,27 +187,49 @@ def wait_for_snapshot(model_dir: Path, timeout: float = 60) -> None:
     raise AssertionError("training wrote no snapshot")
 
 
+# --- a tiny trained model (helpers.train_model) --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def home(tmp_path_factory) -> Path:
+    """A POET_HOME holding the trained test model test/tiny (built once per session)."""
+    from helpers import train_model
+
+    where = tmp_path_factory.getbasetemp() / "trained-home"
+    train_model(where)
+    return where
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread, for modules that ask (`pytest.mark.usefixtures`): the test models are tiny, and on a
+    shared machine idle OpenMP threads only spin."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # --- `poet serve` -------------------------------------------------------------------------------------------------
 
 PRIDE_AND_PREJUDICE = "https://www.gutenberg.org/ebooks/1342"
 
 
 @pytest.fixture(scope="module")
-def serve_home(tmp_path_factory) -> Path:
-    """A POET_HOME of the module's own holding test/tiny (test_sample's model, trained once per session), its Austen
+def serve_home(home, tmp_path_factory) -> Path:
+    """A POET_HOME of the module's own holding test/tiny (helpers.train_model, trained once per session), its Austen
     text linked to Pride and Prejudice's page (a link is metadata: the attribution index does not depend on it)."""
-    from test_sample import train_model
-
-    trained = train_model(tmp_path_factory.getbasetemp() / "trained-home")
-    home = tmp_path_factory.mktemp("serve-home")
-    shutil.copytree(trained, home / "projects/test/tiny")
-    config_path = home / "projects/test/tiny/config.json"
+    served = tmp_path_factory.mktemp("serve-home")
+    shutil.copytree(home / "projects/test/tiny", served / "projects/test/tiny")
+    config_path = served / "projects/test/tiny/config.json"
     config = json.loads(config_path.read_text())
     for text in config["library"]["texts"]:
         if text["key"] == "file:austen.txt":
             text["url"] = PRIDE_AND_PREJUDICE
     config_path.write_text(json.dumps(config))
-    return home
+    return served
 
 
 @dataclass

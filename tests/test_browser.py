@@ -133,6 +133,24 @@ def test_a_quote_shows_its_source_on_hover_and_from_the_keyboard(page, server):
     expect(quote).to_be_focused()
 
 
+def test_the_forms_offer_what_the_api_accepts(page, server):
+    """The sampling controls come from the API's schema (config.SampleConfig): min-p is there without being listed."""
+    page.goto(server.url + "#write")
+    min_p = page.locator("#write-form [name=min_p]")
+    expect(min_p).to_have_attribute("max", "1")
+    expect(min_p).to_have_attribute("placeholder", "off")
+    expect(page.locator("#write-form [name=length]")).to_have_attribute("max", "5000")
+    expect(page.locator("#prompt")).to_have_value(". ")
+    expect(page.locator("#chat-form [name=temperature]")).to_have_value("0.7")
+    expect(page.locator("#chat-form [name=min_p]")).to_be_attached()
+    min_p.fill("1")  # the likeliest character only: greedy, whatever the temperature
+    page.fill("#write-form [name=temperature]", "1.5")
+    page.click("#generate")
+    expect(page.locator("#write-out")).to_have_attribute("data-state", "done")
+    greedy = httpx.post(server.url + "api/generate", json={"temperature": 0}, timeout=60).json()["text"]
+    assert shown_text(page, "#write-out") == greedy
+
+
 def test_two_tabs_generate_at_once_and_the_dashboard_answers(browser, server):
     context = browser.new_context()
     tabs = [context.new_page() for _ in range(3)]

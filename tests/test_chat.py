@@ -1,4 +1,5 @@
-"""`poet chat`: scripted through a pipe and interactive on a pseudo-terminal (pexpect)."""
+"""Chat (chat.py): a `Conversation` carries the model's state from turn to turn; `poet chat` scripted through a
+pipe and interactive on a pseudo-terminal (pexpect)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,49 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_sample import ENV, SentenceCounter, train_model  # the same tiny trained model
+import torch
+from helpers import ANSI, ENV
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
+from torch_poet.chat import SentenceCounter
+from torch_poet.generate import encode, prime
+from torch_poet.poet import Poet
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    where = tmp_path_factory.getbasetemp() / "trained-home"
-    train_model(where)
-    return where
+def poet(home) -> Poet:
+    return Poet.load(home / "projects/test/tiny", device="cpu")
+
+
+def test_sentence_counter():
+    c = SentenceCounter()
+    assert c.feed("Mr. Bennet said so. Really? ") == 2
+    assert c.feed('"Yes!" she cried. ') == 4
+    assert c.feed("No") == 4
+
+
+def test_chat_turns_carry_state_and_reset(poet):
+    poet.reset()
+    first = poet.chat_turn("It is a truth", sentences=1, temperature=0.5, seed=3)
+    assert 0 < SentenceCounter().feed(first + " ") <= 1
+    poet.chat_turn("It is a truth", sentences=1, temperature=0.5, seed=3)
+    poet.reset()
+    assert poet.chat_turn("It is a truth", sentences=1, temperature=0.5, seed=3) == first
+    # the state carries over: after two turns it is the state after reading the whole conversation
+    poet.reset()
+    poet.chat_turn("It is a truth", sentences=1, temperature=0.5, seed=3)
+    poet.chat_turn("Mr. Bennet", sentences=2, temperature=0.8, seed=4)
+    transcript = poet.conversation.transcript
+    assert transcript.startswith("It is a truth") and first in transcript and "Mr. Bennet" in transcript
+    ref = prime(poet.model, encode(poet.vocab, transcript))
+    torch.testing.assert_close(poet.conversation.context.logits, ref.logits, atol=1e-4, rtol=1e-4)
+    # an empty turn lets the model go on; characters it never saw are dropped
+    with pytest.warns(UserWarning):
+        assert poet.chat_turn("☃", sentences=1, seed=1)
+    poet.reset()
+    assert poet.conversation.transcript == ""
+
+
+# --- `poet chat` ----------------------------------------------------------------------------------------------------
 
 
 def chat(home: Path, script: str, *args: str) -> subprocess.CompletedProcess:
@@ -106,3 +140,15 @@ def test_chat_ends_on_ctrl_d(home):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_chat_sampling_flags(home):
+    """SampleConfig's flags reach `poet chat`: min-p 1 keeps the likeliest character only, as temperature 0 does."""
+    greedy = chat(home, "It is a truth\nMr. Bennet\n", "--seed", "1", "--temperature", "0", "--no-color")
+    assert greedy.returncode == 0, greedy.stderr
+    assert (
+        chat(home, "It is a truth\nMr. Bennet\n", "--temperature", "1.5", "--min-p", "1", "--no-color").stdout
+        == greedy.stdout
+    )
+    r = chat(home, "", "--min-p", "-1")
+    assert r.returncode == 2 and r.stderr.startswith("poet: error: min-p must be in [0, 1]")

@@ -3,7 +3,6 @@ cancellation and the command line."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -17,6 +16,7 @@ import pytest
 from conftest import PRIDE_AND_PREJUDICE, SHARED, poet
 from fastapi.testclient import TestClient
 
+from torch_poet.chat import Conversation
 from torch_poet.checkpoint import write_json
 from torch_poet.poet import Poet
 from torch_poet.render import HTML_BACKGROUNDS
@@ -101,10 +101,10 @@ def test_chat_keeps_the_conversation_until_reset(client, same_model):
         "/api/chat", json={"text": "Mr. Bennet", "seed": 2, "sentences": 1, "session": first["session"]}
     ).json()
     assert second["session"] == first["session"]
-    dialog = copy.copy(same_model)
-    dialog.reset()
-    assert first["answer"] == dialog.chat_turn("It is a truth", 1, 0.7, seed=1)
-    assert second["answer"] == dialog.chat_turn("Mr. Bennet", 1, 0.7, seed=2)  # the context of turn 1 carried over
+    dialog = Conversation(same_model)
+    assert first["answer"] == dialog.turn("It is a truth", 1, temperature=0.7, seed=1)
+    # the context of turn 1 carried over
+    assert second["answer"] == dialog.turn("Mr. Bennet", 1, temperature=0.7, seed=2)
     assert "".join(s["text"] for s in second["spans"]) == second["answer"]
     assert client.post("/api/chat/reset", json={"session": first["session"]}).json() == {"forgotten": True}
     again = client.post(
@@ -112,7 +112,26 @@ def test_chat_keeps_the_conversation_until_reset(client, same_model):
     ).json()
     assert again["session"] != first["session"]  # a new conversation, from a fresh state
     dialog.reset()
-    assert again["answer"] == dialog.chat_turn("Mr. Bennet", 1, 0.7, seed=2)
+    assert again["answer"] == dialog.turn("Mr. Bennet", 1, temperature=0.7, seed=2)
+
+
+def test_min_p_and_the_sampling_fields_come_from_sample_config(client, same_model):
+    greedy = same_model.generate(SEEDED["prompt"], 400, temperature=0)
+    assert client.post("/api/generate", json={**SEEDED, "temperature": 1.5, "min_p": 1}).json()["text"] == greedy
+    filtered = client.post("/api/generate", json={**SEEDED, "min_p": 0.3}).json()["text"]
+    assert filtered == same_model.generate(SEEDED["prompt"], 400, temperature=0.5, seed=7, min_p=0.3)
+    with client.stream("POST", "/api/stream", json={**SEEDED, "temperature": 1.5, "min_p": 1}) as response:
+        assert sse(response.iter_lines())[-1][1]["text"] == greedy
+    turn = {"text": "It is a truth", "sentences": 1, "temperature": 1.5, "min_p": 1}
+    assert client.post("/api/chat", json=turn).json()["answer"] == Conversation(same_model).turn(
+        "It is a truth", 1, temperature=0
+    )
+    error = client.post("/api/generate", json={"min_p": 1.5}).json()["error"]
+    assert error == "min_p: Input should be less than or equal to 1 (got 1.5)"
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    sampling = {name for name, field in schemas["GenerateRequest"]["properties"].items() if field.get("x-sampling")}
+    assert sampling == {"length", "temperature", "top_k", "top_p", "min_p", "seed"}  # the page's controls
+    assert schemas["ChatRequest"]["properties"]["min_p"]["x-sampling"]
 
 
 def test_highlight_any_text(client):

@@ -21,7 +21,7 @@ from torch_poet import checkpoint
 from torch_poet.errors import PoetError
 from torch_poet.library import Library, Text, readability
 from torch_poet.model import ModelConfig
-from torch_poet.sample import generate
+from torch_poet.generate import generate
 from torch_poet.train import TrainConfig, Trainer
 from torch_poet.train.samples import MEASURE_TEMPERATURE, sample_prompt
 

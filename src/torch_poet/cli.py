@@ -9,6 +9,7 @@ import os
 import sys
 import warnings
 
+from .config import DEFAULT_MODEL, DEFAULT_PROJECT, DEFAULT_PROMPT
 from .errors import PoetError
 
 
@@ -24,8 +25,8 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """Which model a command works on: $POET_HOME/projects/<project>/<model>."""
-    p.add_argument("--project", default="women_writers", help="project name (default: women_writers)")
-    p.add_argument("--model", default="default", help="model name within the project (default: default)")
+    p.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name (default: {DEFAULT_PROJECT})")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name within the project (default: {DEFAULT_MODEL})")
 
 
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -51,14 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_dataclass_args(
-    p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = (), sized: tuple[str, ...] = ()
+    p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = (), sized: tuple[str, ...] = (), many: tuple[str, ...] = ()
 ) -> None:
     """One `--field-name` flag per config field (default None = keep the saved or default value); the
-    `sized` fields default to what the sizing rule picks for a new model."""
+    `sized` fields default to what the sizing rule picks for a new model, the `many` fields take one or more
+    values. cls may be an instance, whose values are then the defaults shown."""
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        default = "sized to the device and --minutes" if f.name in sized else f.default
+        default = "sized to the device and --minutes" if f.name in sized else getattr(cls, f.name, f.default)
+        if default is None and f.metadata.get("unset"):
+            default = f.metadata["unset"]  # what leaving it unset means: "all", "random"
         flag = "--" + f.name.replace("_", "-")
         text = f.metadata.get("help", "")
         if isinstance(default, tuple):
@@ -69,7 +73,8 @@ def add_dataclass_args(
         else:
             kind = int if f.type in ("int", "int | None") else float if "float" in str(f.type) else str
             shown = "" if default is None or "default" in text else f" (default: {default})"
-            p.add_argument(flag, type=kind, default=None, help=text + shown)
+            nargs = {"nargs": "+", "help": f"{text}; one or more{shown}"} if f.name in many else {"help": text + shown}
+            p.add_argument(flag, type=kind, default=None, **nargs)
 
 
 def overrides(args: argparse.Namespace, cls) -> dict:
@@ -94,7 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import distributed, train_model, workers
 
     spec = LibrarySpec(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LibrarySpec)})
-    project = args.project if args.project is not None else "women_writers" if spec.is_empty() else "library"
+    project = args.project if args.project is not None else DEFAULT_PROJECT if spec.is_empty() else "library"
     where = model_dir(project, args.model, args.root)
     if args.nproc > 1 and distributed.current().world == 1:  # become the launcher of nproc workers
         return workers.launch(args.nproc, without_option(args.argv, "--nproc"), where)
@@ -138,7 +143,7 @@ def register_train(sub) -> None:
     )
     add_common(p)
     p.add_argument("--project", default=None, help="project name (default: women_writers, or library for own sources)")
-    p.add_argument("--model", default="default", help="model name within the project (default: default)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name within the project (default: {DEFAULT_MODEL})")
     p.add_argument("--restart", action="store_true", help="start this model over instead of resuming")
     p.add_argument("--nproc", type=int, default=1, help="data-parallel worker processes on this machine: one per "
                    "GPU, or a few on CPU (default: 1; for several machines run it under torchrun)")  # fmt: skip
@@ -285,13 +290,14 @@ class LivePrinter:
 def cmd_generate(args: argparse.Namespace) -> int:
     import secrets
 
+    from .config import SampleConfig
     from .render import Highlighted, ansi, html_page
-    from .sample import check
 
-    for t in args.temperature:
-        check(t, args.top_k, args.top_p)
-    if args.num < 1 or args.length < 0 or (args.min_quote is not None and args.min_quote < 1):
-        raise PoetError("--num and --min-quote must be >= 1 and --length >= 0")
+    given = overrides(args, SampleConfig)
+    temperatures = given.pop("temperature", [SampleConfig.temperature])
+    configs = [SampleConfig(**given, temperature=t) for t in temperatures]  # refused before the model loads
+    if args.min_quote is not None and args.min_quote < 1:
+        raise PoetError("--min-quote must be >= 1")
     poet = load_poet(args)
     tty, color = sys.stdout.isatty(), use_color(args)
     index = rule = None
@@ -301,13 +307,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
             rule = index.rule(args.min_quote)
         except PoetError as e:
             warnings.warn(f"quotes will not be highlighted: {e}")
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    many = len(args.temperature) > 1 or args.num > 1
-    live = tty and args.num == 1 and not args.json
+    num = configs[0].num
+    seed = configs[0].seed if configs[0].seed is not None else secrets.randbelow(2**31)
+    many = len(configs) > 1 or num > 1
+    live = tty and num == 1 and not args.json
     samples, sections = [], []
-    for temperature in args.temperature:
-        stream = poet.stream_samples(args.prompt, args.length, temperature, args.top_k, args.top_p, args.num, seed,
-                                     args.skip_unknown)  # fmt: skip
+    for temperature, config in zip(temperatures, configs):
+        options = dataclasses.asdict(dataclasses.replace(config, seed=seed))
+        stream = poet.stream_samples(args.prompt, **options, skip_unknown=args.skip_unknown)
         printer = None
         if live:
             head = f"── temperature {temperature:g} · seed {seed} ──"
@@ -330,7 +337,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for i, text in enumerate(stream.texts):
             spans = printer.spans if printer else index.segment(text, args.min_quote, args.phrases) if index else None
             highlighted = Highlighted.from_spans(spans, rule) if spans is not None else None
-            head = f"temperature {temperature:g}" + (f" · sample {i + 1} of {args.num}" if args.num > 1 else "")
+            head = f"temperature {temperature:g}" + (f" · sample {i + 1} of {num}" if num > 1 else "")
             head += f" · seed {seed + i}"
             readable = poet.readability(text) if index else None  # the library is at hand where the index is
             samples.append({"temperature": temperature, "sample": i, "seed": seed + i, "text": text,
@@ -350,9 +357,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.html:
         _write(args.html, html_page(sections, title=f"torch-poet: {args.project}/{args.model}", rule=rule))
     if args.json:
-        out = {"model": str(poet.dir), "snapshot": args.snapshot, "prompt": args.prompt, "length": args.length,
-               "top_k": args.top_k, "top_p": args.top_p, "min_quote": rule.min_quote if rule else None,
-               "samples": samples}  # fmt: skip
+        settings = {k: v for k, v in dataclasses.asdict(configs[0]).items() if k not in ("temperature", "seed")}
+        out = {"model": str(poet.dir), "snapshot": args.snapshot, "prompt": args.prompt, **settings,
+               "min_quote": rule.min_quote if rule else None, "samples": samples}  # fmt: skip
         print(json.dumps(out, ensure_ascii=False, indent=1))
     return 0
 
@@ -378,6 +385,8 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
 
 
 def register_generate(sub) -> None:
+    from .config import SampleConfig
+
     p = sub.add_parser(
         "generate",
         help="generate text with a trained model, quotes highlighted",
@@ -392,14 +401,8 @@ def register_generate(sub) -> None:
     add_model_args(p)
     p.add_argument("--snapshot", choices=("best", "last"), default="best", help="which snapshot (default: best)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda if available, else cpu)")
-    p.add_argument("--prompt", default=". ", help="text the model continues (default: '. ')")
-    p.add_argument("--length", type=int, default=700, help="characters to generate (default: 700)")
-    p.add_argument("--temperature", type=float, nargs="+", default=[0.8], metavar="T",
-                   help="one or more temperatures; 0 = greedy (default: 0.8)")  # fmt: skip
-    p.add_argument("--top-k", type=int, default=None, help="pick among the k likeliest characters only")
-    p.add_argument("--top-p", type=float, default=None, help="pick among the likeliest characters holding probability p")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one, shown in the header)")
-    p.add_argument("--num", type=int, default=1, help="samples per temperature, generated together (default: 1)")
+    p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"text the model continues (default: {DEFAULT_PROMPT!r})")
+    add_dataclass_args(p.add_argument_group("sampling"), SampleConfig, many=("temperature",))
     p.add_argument("--skip-unknown", action="store_true", help="drop prompt characters the model never saw")
     p.add_argument("--plain", action="store_true", help="print the text only: no highlighting, no legend")
     add_output_args(p)
@@ -462,17 +465,17 @@ def register_highlight(sub) -> None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from .chat import repl
-    from .sample import check
+    from .chat import CHAT_SAMPLING, Conversation, repl
+    from .config import SampleConfig
 
-    check(args.temperature)
-    poet = load_poet(args)
-    if args.seed is not None:
-        poet.seed(args.seed)
-    return repl(poet, args.sentences, args.temperature, args.min_quote, color=use_color(args))
+    sampling = dataclasses.replace(CHAT_SAMPLING, **overrides(args, SampleConfig))  # refused before the model loads
+    conversation = Conversation(load_poet(args), sampling)
+    return repl(conversation, args.sentences, args.min_quote, color=use_color(args))
 
 
 def register_chat(sub) -> None:
+    from .chat import CHAT_SAMPLING, SENTENCES
+
     p = sub.add_parser(
         "chat",
         help="talk with a model: it answers with a few sentences continuing your words",
@@ -487,9 +490,10 @@ def register_chat(sub) -> None:
     add_model_args(p)
     p.add_argument("--snapshot", choices=("best", "last"), default="best", help="which snapshot (default: best)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available, else cpu)")
-    p.add_argument("--sentences", type=int, default=3, help="sentences per answer at most (default: 3)")
-    p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy (default: 0.7)")
-    p.add_argument("--seed", type=int, default=None, help="random seed for a reproducible dialog")
+    p.add_argument(
+        "--sentences", type=int, default=SENTENCES, help=f"sentences per answer at most (default: {SENTENCES})"
+    )
+    add_dataclass_args(p.add_argument_group("sampling"), CHAT_SAMPLING, skip=("length", "num"))
     p.add_argument("--min-quote", type=int, default=None, metavar="N", help=MIN_QUOTE_HELP)
     p.add_argument("--no-color", action="store_true", help="mark quotes «like this»[1] instead of colouring them")
     p.set_defaults(func=cmd_chat)
@@ -585,8 +589,9 @@ def register_serve(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_common(p)
-    p.add_argument("--project", default=None, help="the model the page starts with (default: women_writers or the first)")
-    p.add_argument("--model", default=None, help="model name within --project (default: default)")
+    p.add_argument("--project", default=None, help=f"the model the page starts with (default: {DEFAULT_PROJECT} or the "
+                   "first)")  # fmt: skip
+    p.add_argument("--model", default=None, help=f"model name within --project (default: {DEFAULT_MODEL})")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
     p.set_defaults(func=cmd_serve)

@@ -5,6 +5,7 @@ config.json stores them as is."""
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -129,3 +130,75 @@ class TrainConfig:
 
 
 DEVICE = re.compile(r"auto|cpu|mps|(?:cuda|xpu)(?::\d+)?")
+
+
+# --- defaults every front-end shares ----------------------------------------------------------------------------
+
+DEFAULT_PROJECT = "women_writers"  # the project a command works on without --project
+DEFAULT_MODEL = "default"  # the model within a project without --model
+DEFAULT_PROMPT = ". "  # what generation continues without a prompt
+LN2 = math.log(2)  # nats per bit: bits per character = loss / LN2
+
+
+# --- sampling -----------------------------------------------------------------------------------------------------
+
+GREEDY_BELOW = 1e-4  # a lower temperature samples as greedy: logits / T would overflow float32 (all inf, all one char)
+GREEDY_TOP_P = 1e-6  # a lower top-p keeps only the likeliest character: greedy (in float32 such a p rounds to 0)
+BOUNDS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
+
+
+def sample_opt(default: Any, help: str, unset: str | None = None, **bounds: float) -> Any:
+    """A SampleConfig field: its one-line help, what leaving it unset (None) means, and its bounds (ge, gt, le,
+    lt). Its validation, its CLI flag and its field in the web app's requests are all made from this."""
+    return field(default=default, metadata={"help": help, "unset": unset, "bounds": bounds})
+
+
+@dataclass
+class SampleConfig:
+    """How text is generated: the options of `poet generate` and `poet chat`, of Poet's methods and of the web
+    app, declared once. The filters (top-k, top-p, min-p) each keep a set of characters; a character is picked
+    among those all of them keep."""
+
+    length: int | None = sample_opt(700, "characters to generate", unset="endless, read in chunks", ge=0)
+    temperature: float = sample_opt(
+        0.8, "how adventurous the text is; 0 = greedy (always the likeliest character)", ge=0
+    )
+    top_k: int | None = sample_opt(None, "pick among the k likeliest characters only", unset="off", ge=1)
+    top_p: float | None = sample_opt(
+        None, "pick among the likeliest characters holding probability p", unset="off", gt=0, le=1
+    )
+    min_p: float | None = sample_opt(
+        None, "pick among the characters at least min-p times as likely as the likeliest", unset="off", ge=0, le=1
+    )
+    seed: int | None = sample_opt(None, "random seed: the same seed gives the same text", unset="random")
+    num: int = sample_opt(1, "samples generated together (sample i uses seed + i)", ge=1)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value, bounds = getattr(self, f.name), f.metadata["bounds"]
+            if value is None and f.metadata["unset"] is not None:
+                continue
+            kind = int if "int" in f.type else float
+            number = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and all(BOUNDS[op](value, b) for op, b in bounds.items())):
+                raise PoetError(f"{f.name.replace('_', '-')} must be {_allowed(kind, bounds)}, not {value!r}")
+        if self.temperature < GREEDY_BELOW:
+            self.temperature = 0.0
+        if self.top_p is not None and self.top_p < GREEDY_TOP_P:
+            self.temperature, self.top_k, self.top_p = 0.0, None, None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+def _allowed(kind: type, bounds: dict[str, float]) -> str:
+    """The values a field takes, in words: "a whole number >= 1", "in (0, 1]"."""
+    noun = "a whole number" if kind is int else "a number"
+    low = next(((op, b) for op, b in bounds.items() if op in ("ge", "gt")), None)
+    high = next(((op, b) for op, b in bounds.items() if op in ("le", "lt")), None)
+    if low and high:
+        interval = f"{'[' if low[0] == 'ge' else '('}{low[1]:g}, {high[1]:g}{']' if high[0] == 'le' else ')'}"
+        return f"in {interval}" if kind is float else f"{noun} in {interval}"
+    signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    return " ".join([noun] + [f"{signs[op]} {b:g}" for op, b in filter(None, (low, high))])

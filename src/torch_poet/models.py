@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 from .checkpoint import SNAPSHOTS, read_config, snapshot_meta, snapshot_path
+from .config import LN2
 from .errors import PoetError
 from .train.lock import is_training
 
@@ -32,7 +33,7 @@ def model_row(d: Path) -> dict:
         row["step"] = meta["step"]
         best = meta.get("best")
         if isinstance(best, (int, float)) and math.isfinite(best):
-            row["best_bpc"] = round(best / math.log(2), 4)
+            row["best_bpc"] = round(best / LN2, 4)
     row["bytes"], row["updated"] = disk_usage(d)
     return row
 

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from .config import LN2
 from .errors import PoetError
 
 
@@ -44,7 +45,7 @@ def plot_history(history: list[dict], out: str | os.PathLike, title: str = "") -
         ax.set_xlabel(label)
         ax.set_ylabel("loss (nats/char)")
         ax.grid(alpha=0.3)
-        bpc = ax.secondary_yaxis("right", functions=(lambda n: n / 0.6931471805599453, lambda b: b * 0.6931471805599453))
+        bpc = ax.secondary_yaxis("right", functions=(lambda n: n / LN2, lambda b: b * LN2))
         bpc.set_ylabel("bits per char")
         ax.legend(loc="upper right")
     measured = [h for h in history if h.get("quoted") is not None]

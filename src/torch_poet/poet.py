@@ -1,7 +1,7 @@
 """`Poet`: a trained model as one object: generate, stream, highlight quotes, chat.
 
     from torch_poet.poet import Poet
-    poet = Poet.load(project="women_writers", model="default")
+    poet = Poet.load()              # $POET_HOME/projects/women_writers/default
     text = poet.generate(". ", 700, temperature=0.7, seed=1)
     poet.highlight(text)            # prints in colour; in Jupyter it shows as HTML with hover tooltips
     poet.show(". ", 700)            # both at once: a `Highlighted` for Jupyter
@@ -15,10 +15,8 @@ from the model's library (re-read from the book cache and local files named in c
 
 from __future__ import annotations
 
+import functools
 import os
-import random
-import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,22 +24,17 @@ from typing import Any
 import torch
 
 from . import paths
+from .chat import SENTENCES, Conversation
 from .checkpoint import load_model, read_config
+from .config import DEFAULT_MODEL, DEFAULT_PROJECT, DEFAULT_PROMPT, SampleConfig
 from .errors import PoetError
+from .generate import CHUNK, Context, Generation, Sampler
 from .hardware import pick_device
-from .sample import CHUNK, Context, Sampler, Stream
-
-DEFAULT_PROMPT = ". "
-SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]_]*$")
-# words whose full stop does not end a sentence
-ABBREVIATIONS = frozenset(
-    ["mr", "mrs", "ms", "dr", "st", "messrs", "mme", "mlle", "sr", "jr", "capt", "col", "gen", "lt", "rev", "hon", "esq"]
-    + ["no", "vol", "ch", "viz", "etc"]
-)
 
 
 class Poet:
-    """A trained model, its vocabulary and (lazily) its library and attribution index."""
+    """A trained model, its vocabulary and (lazily) its library and attribution index; chat_turn, reset and
+    seed go on with a `Conversation` of its own."""
 
     def __init__(
         self,
@@ -61,10 +54,6 @@ class Poet:
         self.source, self.cache = source, cache
         self._library = None
         self._index = None
-        self._context: Context | None = None  # the model after the conversation so far (chat)
-        self.transcript = ""  # the conversation as the model read and wrote it (chat)
-        self._seeds = random.Random()
-        self.chat_temperature = 0.7
 
     @classmethod
     def load(
@@ -87,8 +76,8 @@ class Poet:
         if which not in ("best", "last"):
             raise PoetError(f"snapshot must be best or last, not {which!r}")
         if model_dir is None:
-            project = "women_writers" if project is None else project  # an empty name is an error, not the default
-            model_dir = paths.model_dir(project, "default" if model is None else model, root)
+            project = DEFAULT_PROJECT if project is None else project  # an empty name is an error, not the default
+            model_dir = paths.model_dir(project, DEFAULT_MODEL if model is None else model, root)
         if not weights:
             if not (Path(model_dir) / "config.json").exists():
                 raise PoetError(f"no model in {model_dir}: train one with `poet train` or check --project/--model")
@@ -120,33 +109,42 @@ class Poet:
     def stream_samples(
         self,
         prompt: str = DEFAULT_PROMPT,
-        length: int | None = 700,
-        temperature: float = 0.8,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        num: int = 1,
-        seed: int | None = None,
+        length: int | None = SampleConfig.length,
+        *,
         skip_unknown: bool = False,
         context: Context | None = None,
         chunk: int = CHUNK,
-    ) -> Stream:
-        """The `sample.Stream` itself: chunks as lists (one string per sample), `.texts`, `.seed`, `.context`."""
-        return self.sampler.stream(prompt, length, temperature, top_k, top_p, num, seed, context, skip_unknown, chunk)
+        **options: Any,
+    ) -> Generation:
+        """The `generate.Generation` itself: chunks as lists (one string per sample), `.texts`, `.seed`,
+        `.context`. options: the fields of `config.SampleConfig` (temperature, top_k, top_p, min_p, seed, num)."""
+        return self.sampler.stream(prompt, length, state=context, skip_unknown=skip_unknown, chunk=chunk, **options)
 
-    def generate(self, prompt: str = DEFAULT_PROMPT, length: int = 700, **options: Any) -> str | list[str]:
+    def generate(
+        self, prompt: str = DEFAULT_PROMPT, length: int = SampleConfig.length, **options: Any
+    ) -> str | list[str]:
         """length characters continuing prompt (the prompt not included); a list when num > 1. Options as
-        for `stream_samples`: temperature (0 is greedy), top_k, top_p, num, seed (sample i of a batch uses
-        seed + i), skip_unknown."""
-        texts = self.stream_samples(prompt, length, **options).read_all()
-        return texts[0] if options.get("num", 1) == 1 else texts
+        for `stream_samples`: temperature (0 is greedy), top_k, top_p, min_p, num, seed (sample i of a batch
+        uses seed + i), skip_unknown."""
+        s = self.stream_samples(prompt, length, **options)
+        texts = s.read_all()
+        return texts[0] if s.num == 1 else texts
 
-    def stream(self, prompt: str = DEFAULT_PROMPT, length: int = 700, **options: Any) -> Iterator[str | list[str]]:
+    def stream(
+        self, prompt: str = DEFAULT_PROMPT, length: int = SampleConfig.length, **options: Any
+    ) -> Iterator[str | list[str]]:
         """Chunks of text as they are generated: strings when num == 1, else lists of num strings."""
-        single = options.get("num", 1) == 1
-        for part in self.stream_samples(prompt, length, **options):
-            yield part[0] if single else part
+        s = self.stream_samples(prompt, length, **options)
+        for part in s:
+            yield part[0] if s.num == 1 else part
 
-    def show(self, prompt: str = DEFAULT_PROMPT, length: int = 700, min_quote: int | None = None, **kwargs: Any):
+    def show(
+        self,
+        prompt: str = DEFAULT_PROMPT,
+        length: int = SampleConfig.length,
+        min_quote: int | None = None,
+        **kwargs: Any,
+    ):
         """generate + highlight: a `Highlighted` (or a list of them when num > 1), rich in Jupyter."""
         out = self.generate(prompt, length, **kwargs)
         return self.highlight(out, min_quote) if isinstance(out, str) else [self.highlight(t, min_quote) for t in out]
@@ -199,74 +197,22 @@ class Poet:
 
         return Segmenter(self.index(), min_quote, phrases)
 
-    # --- dialog ---------------------------------------------------------------------------------------------------
+    # --- dialog -------------------------------------------------------------------------------------------------
 
-    def seed(self, seed: int | None) -> None:
-        """Make the chat turns that follow reproducible (each turn draws its seed from this one)."""
-        self._seeds.seed(seed)
+    @functools.cached_property
+    def conversation(self) -> Conversation:
+        """The poet's own dialog, which `chat_turn`, `reset` and `seed` go on with (`chat.Conversation(poet)`
+        starts another one on the same model)."""
+        return Conversation(self)
+
+    def chat_turn(self, user_text: str, sentences: int = SENTENCES, **options: Any) -> str:
+        """The answer to user_text in the poet's own conversation: see `chat.Conversation.turn`."""
+        return self.conversation.turn(user_text, sentences, **options)
 
     def reset(self) -> None:
         """Forget the conversation: the next chat turn starts from a fresh state."""
-        self._context = None
-        self.transcript = ""
+        self.conversation.reset()
 
-    def chat_turn(
-        self,
-        user_text: str,
-        sentences: int = 3,
-        temperature: float | None = None,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        max_chars: int = 1000,
-        stop: threading.Event | None = None,
-    ) -> str:
-        """The model's answer: up to `sentences` sentences continuing the conversation after user_text.
-
-        The model's state carries over from turn to turn (the whole dialog is one text it reads and
-        writes); `reset()` forgets it. An empty user_text lets the model go on where it stopped.
-        Characters the model never saw are dropped with a warning. Once `stop` is set (its asker has gone), the
-        turn ends at once, answers "" and leaves the conversation as it was."""
-        if sentences < 1:
-            raise PoetError(f"sentences must be at least 1, not {sentences}")
-        temperature = self.chat_temperature if temperature is None else temperature
-        text = user_text
-        if text and self.transcript and not self.transcript[-1].isspace() and not text[0].isspace():
-            text = " " + text
-        if self._context is None and not text:
-            text = DEFAULT_PROMPT
-        seed = self._seeds.randrange(2**31) if seed is None else seed
-        s = self.stream_samples(text, None, temperature, top_k, top_p, 1, seed, skip_unknown=True, context=self._context)
-        counter = SentenceCounter()
-        answer = []
-        for _ in range(max_chars):
-            if stop is not None and stop.is_set():
-                return ""
-            c = s.read(1)[0]
-            answer.append(c)
-            if counter.feed(c) >= sentences:
-                break
-        self._context = s.context
-        full = "".join(answer)
-        self.transcript += "".join(c for c in text if c in self.vocab) + full
-        return full.strip()
-
-
-class SentenceCounter:
-    """Counts sentence ends in a text fed one character at a time: . ! or ? (and closing quotes or
-    brackets) followed by white space, except after common abbreviations (Mr. Mrs. Dr. ...)."""
-
-    def __init__(self) -> None:
-        self.text = ""
-        self.count = 0
-
-    def feed(self, chars: str) -> int:
-        for c in chars:
-            if c.isspace() and self.text and not self.text[-1].isspace():
-                m = SENTENCE_END.search(self.text[-20:])
-                if m:
-                    word = re.findall(r"[A-Za-z]+$", self.text[-20:][: m.start()])
-                    if not (m.group().startswith(".") and word and word[0].lower() in ABBREVIATIONS):
-                        self.count += 1
-            self.text = (self.text + c)[-40:]
-        return self.count
+    def seed(self, seed: int | None) -> None:
+        """Make the chat turns that follow reproducible (each turn draws its seed from this one)."""
+        self.conversation.seed(seed)

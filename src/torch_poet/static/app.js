@@ -80,6 +80,41 @@ function formValues(form) {
   return values;
 }
 
+// --- forms: made from the API's requests ---------------------------------------------------------------------
+
+/**
+ * Completes the forms from their requests' schemas in /openapi.json: the sampling fields (config.SampleConfig's,
+ * marked x-sampling) become number inputs after the legend, and every field takes its bounds, default,
+ * description and length limit from there. So the page offers whatever the API accepts.
+ */
+async function completeForms() {
+  const { schemas } = (await api("/openapi.json")).components;
+  for (const fieldset of document.querySelectorAll("fieldset[data-request]")) {
+    const { properties } = schemas[fieldset.dataset.request];
+    const sampling = Object.keys(properties).filter((name) => properties[name]["x-sampling"]);
+    $("legend", fieldset).after(...sampling.map((name) =>
+      el("label", {}, `${name.replaceAll("_", "-")} `, el("input", { type: "number", name }))));
+    for (const field of fieldset.form.elements) {
+      if (field.name in properties && field.type !== "checkbox") describe(field, properties[field.name]);
+    }
+  }
+}
+
+/** A form field as its schema says: bounds, step, default, description, what leaving it empty means. */
+function describe(field, property) {
+  const type = property.anyOf?.find((t) => t.type !== "null") ?? property;
+  if (type.maxLength) field.maxLength = type.maxLength;
+  if (property.description) field.title = property.description;
+  if (property["x-unset"]) field.placeholder = property["x-unset"];
+  if (property.default != null && field.value === "") field.value = property.default;
+  if (field.type !== "number") return;
+  const step = type.type === "integer" ? 1 : 0.01;
+  const min = type.minimum ?? type.exclusiveMinimum + step, max = type.maximum ?? type.exclusiveMaximum - step;
+  Object.assign(field, { step, required: !property.anyOf });
+  if (Number.isFinite(min)) field.min = min;
+  if (Number.isFinite(max)) field.max = max;
+}
+
 // --- theme ---------------------------------------------------------------------------------------------------
 
 const THEMES = ["auto", "light", "dark"];
@@ -465,5 +500,6 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   window.addEventListener("hashchange", showPage);
   showPage();
+  completeForms().catch((error) => setStatus($("#write-status"), error.message, true));
   loadModels().catch((error) => setStatus($("#write-status"), error.message, true));
 });

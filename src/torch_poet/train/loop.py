@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint
-from ..config import ModelConfig, TrainConfig
+from ..config import LN2, ModelConfig, TrainConfig
 from ..errors import PoetError
 from ..hardware import autocast, pick_device, pick_dtype
 from ..library import Library
@@ -34,7 +34,6 @@ from .hooks import Hook, Stats, TensorBoard
 from .lock import training_lock
 from .samples import Samples
 
-LN2 = math.log(2)
 PROFILE = ("data", "train", "eval", "hooks", "snapshot")  # where the time goes, logged at the first snapshots
 
 

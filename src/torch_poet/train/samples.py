@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from ..config import DEFAULT_PROMPT
 from ..library import readability
 from ..paths import atomic_write
 from .hooks import Hook, Stats, TensorBoard
@@ -19,7 +20,7 @@ MEASURE_TEMPERATURE = 0.8  # the sample measured at each snapshot: generate's de
 
 def sample_prompt(vocab: str) -> str:
     """ ". " as far as the library has those characters (a library without full stops starts elsewhere)."""
-    return "".join(c for c in ". " if c in vocab) or vocab[:1]
+    return "".join(c for c in DEFAULT_PROMPT if c in vocab) or vocab[:1]
 
 
 class Samples(Hook):
@@ -41,7 +42,7 @@ class Samples(Hook):
     def generate(self, trainer: Trainer, temperature: float) -> str:
         """sample_length characters from `sample_prompt`, seeded by the step: the same text for the same
         snapshot (generation leaves the model in the mode it found it in)."""
-        from ..sample import generate
+        from ..generate import generate
 
         cfg, vocab = trainer.cfg, trainer.library.vocab
         return generate(trainer.model, vocab, sample_prompt(vocab), cfg.sample_length, temperature=temperature,

@@ -1,0 +1,241 @@
+"""The web app's routes: the page, and the JSON API under /api/ (described at /openapi.json) over `Poet`,
+`list_models` and the catalog. Each route parses its request, calls the Python API (in a worker thread where it
+generates) and answers."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from .. import __version__
+from ..attribution import Span
+from ..checkpoint import read_config
+from ..errors import PoetError
+from ..generate import Generation
+from ..plot import read_history
+from ..models import list_models, model_row
+from ..render import HTML_BACKGROUNDS, highlight_data
+from .runtime import LOOPBACK_HOSTS, NOT_FRAMED, Guard, Loaded, Models, Workers
+from .schemas import ChatRequest, GenerateRequest, HighlightRequest, ModelRef, ResetRequest, sampling
+
+STATIC = Path(__file__).parent.parent / "static"
+Words = Annotated[list[str], Query(max_length=20)]  # a repeatable search field
+
+
+def quotes(loaded: Loaded, text: str, req: ModelRef) -> dict:
+    if loaded.no_quotes:
+        return {"summary": None, "spans": None, "warning": loaded.no_quotes}
+    index = loaded.poet.index()
+    return highlight_data(index.segment(text, req.min_quote, req.phrases), index.rule(req.min_quote))
+
+
+def public(row: dict, models: Models) -> dict:
+    """A listing row without its path on disk (nor any other)."""
+    return {k: models.private_paths_hidden(v) if k == "broken" and v else v for k, v in row.items() if k != "path"}
+
+
+def palette_css() -> str:
+    """The quote colours of render.HTML_BACKGROUNDS as CSS: classes q0.., light and dark, following the page's theme."""
+    light = ";".join(f"--q{i}:{pair[0]}" for i, pair in enumerate(HTML_BACKGROUNDS))
+    dark = ";".join(f"--q{i}:{pair[1]}" for i, pair in enumerate(HTML_BACKGROUNDS))
+    classes = "".join(f".q{i}{{background:var(--q{i})}}\n" for i in range(len(HTML_BACKGROUNDS)))
+    return (f":root{{{light}}}\n@media (prefers-color-scheme:dark){{:root:not([data-theme=light]){{{dark}}}}}\n"
+            f":root[data-theme=dark]{{{dark}}}\n{classes}")  # fmt: skip
+
+
+# --- the app --------------------------------------------------------------------------------------------------------
+
+
+def create_app(
+    root=None, cache=None, mirror=None, project=None, model=None, hosts: Sequence[str] = LOOPBACK_HOSTS
+) -> FastAPI:
+    """The ASGI app. hosts: the Host headers accepted ("*" for any), which keeps other web sites from reaching a
+    loopback server through DNS rebinding."""
+    models = Models(root, cache, mirror, project, model)
+    workers = Workers(models.private_paths_hidden)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        workers.pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="torch-poet", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
+                  description="Generate text with character-level models, see the verbatim quotes of their books, "
+                  "follow training, search the catalog.")  # fmt: skip
+    app.state.models = models
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
+    app.add_middleware(Guard)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        e = exc.errors()[0]
+        where = ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")) or "request"
+        got = repr(e.get("input"))
+        detail = f" (got {got})" if e["type"] != "missing" and len(got) <= 40 else ""
+        return JSONResponse({"error": f"{where}: {e['msg']}{detail}"}, 422)
+
+    @app.exception_handler(PoetError)
+    async def poet_error(request: Request, exc: PoetError) -> JSONResponse:
+        return JSONResponse({"error": models.private_paths_hidden(str(exc))}, 400)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        policy = f"default-src 'self'; {NOT_FRAMED}"  # nothing from elsewhere loads, and no page frames it
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": policy})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/palette.css", include_in_schema=False)
+    def palette() -> Response:
+        return Response(palette_css(), media_type="text/css")
+
+    @app.get("/api/status")
+    def status() -> dict:
+        """The server: its version, the streams running now and those stopped early (their client left)."""
+        return {"version": __version__, "generating": workers.running, "stopped": workers.stopped}
+
+    @app.get("/api/models")
+    def all_models() -> dict:
+        """Every model on disk: step, best validation bpc, size, last update, whether it is training now."""
+        rows = list_models(models.root)
+        default = models.default_name([(r["project"], r["model"]) for r in rows])
+        return {"default": "/".join(default) if default else None, "models": [public(r, models) for r in rows]}
+
+    @app.get("/api/models/{project}/{model}")
+    def one_model(project: str, model: str) -> dict:
+        """A model's shape, its library, the latest samples written during training and its speed."""
+        _, where = models.find(project, model)
+        row = model_row(where)
+        try:
+            config = read_config(where)
+        except PoetError:
+            config = {}  # the row says what is broken
+        keep = ("key", "title", "author", "book_id", "url", "chars")
+        library = [{k: t.get(k) for k in keep} for t in config.get("library", {}).get("texts", [])]
+        samples = sorted((where / "samples").glob("step*.txt"))
+        latest = None
+        if samples:
+            latest = {"step": int(samples[-1].stem[4:]), "text": samples[-1].read_text(encoding="utf-8")}
+        history = read_history(where)
+        speed = history[-1].get("chars_per_sec") if history else None
+        return {**public(row, models), "shape": config.get("model"), "library": library, "samples": latest,
+                "chars_per_sec": speed}  # fmt: skip
+
+    @app.get("/api/models/{project}/{model}/history")
+    def history(project: str, model: str) -> dict:
+        """history.jsonl: one row per snapshot (time, step, train/validation loss, val_bpc, chars_per_sec...)."""
+        return {"history": read_history(models.find(project, model)[1])}
+
+    def start(req: GenerateRequest) -> tuple[Loaded, Generation]:
+        _, loaded = models.get(req)
+        return loaded, loaded.poet.stream_samples(req.prompt, **sampling(req), skip_unknown=req.skip_unknown)
+
+    @app.post("/api/generate")
+    async def generate(req: GenerateRequest, request: Request) -> dict:
+        """Generate all at once: the text, its seed, its quotes."""
+
+        def work(stop: threading.Event) -> dict | None:
+            loaded, s = start(req)
+            for _ in s:
+                if stop.is_set():
+                    return None
+            found = quotes(loaded, s.texts[0], req) if req.highlight else {}
+            return {"seed": s.seed, "text": s.texts[0], **found}
+
+        return await workers.answer(request, work)
+
+    @app.post("/api/stream", response_class=StreamingResponse,
+              responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})  # fmt: skip
+    async def stream(req: GenerateRequest) -> StreamingResponse:
+        """Generate as server-sent events: `start` {seed, warning}, `text` {text} per chunk, `spans` {spans,
+        summary} as quotes become final, then `done` {text}, or `error` {error}."""
+        loaded, s = await asyncio.get_running_loop().run_in_executor(workers.pool, start, req)  # bad input: a 4xx
+        live = loaded.poet.live(req.min_quote, req.phrases) if req.highlight and not loaded.no_quotes else None
+        everything: list[Span] = []
+
+        def spans(new: list[Span]) -> dict:
+            everything.extend(new)
+            return highlight_data(new, live.rule, everything)
+
+        def work(emit: Callable[[str, dict], None], stop: threading.Event) -> None:
+            emit("start", {"seed": s.seed, "warning": loaded.no_quotes if req.highlight else None})
+            for chunk in s:
+                if stop.is_set():
+                    return
+                emit("text", {"text": chunk[0]})
+                if live and (new := live.feed(chunk[0])):
+                    emit("spans", spans(new))
+            if live:
+                emit("spans", spans(live.finish()))
+            emit("done", {"text": s.texts[0]})
+
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(workers.relay(work), media_type="text/event-stream", headers=headers)
+
+    @app.post("/api/chat")
+    async def chat(req: ChatRequest, request: Request) -> dict:
+        """One turn of a dialog: the answer (up to `sentences` sentences) and its quotes. Send the returned
+        session with the next turn to continue the conversation."""
+
+        def work(stop: threading.Event) -> dict:
+            key, loaded = models.get(req)
+            session, chat = models.chat(req.session, key, loaded.poet)
+            seed = secrets.randbelow(2**31) if req.seed is None else req.seed
+            with chat.lock:
+                answer = chat.conversation.turn(req.text, req.sentences, **{**sampling(req), "seed": seed}, stop=stop)
+            return {"session": session, "seed": seed, "answer": answer, **quotes(loaded, answer, req)}
+
+        return await workers.answer(request, work)
+
+    @app.post("/api/chat/reset")
+    def reset(req: ResetRequest) -> dict:
+        """Forget a conversation: the next turn starts afresh."""
+        return {"forgotten": models.forget(req.session)}
+
+    @app.post("/api/highlight")
+    def highlight(req: HighlightRequest) -> dict:
+        """The verbatim quotes of any text in a model's library, with their sources."""
+        _, loaded = models.get(req)
+        if loaded.no_quotes:
+            raise HTTPException(409, loaded.no_quotes)
+        return quotes(loaded, req.text, req)
+
+    @app.get("/api/search")
+    def search(author: Words = [], title: Words = [], language: Words = [], subject: Words = [],
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:  # fmt: skip
+        """Search the Gutenberg catalog (words of each field must all occur; repeated fields are OR'ed); each
+        book says which models on disk were trained on it."""
+        from ..gutenberg import search as find
+
+        if not any((author, title, language, subject)):
+            raise HTTPException(400, "empty search: give an author, title, language or subject")
+        try:
+            catalog = models.catalog()
+        except PoetError as e:
+            raise HTTPException(503, models.private_paths_hidden(f"the catalog is not available: {e}")) from None
+        books = find(catalog, author=author, title=title, language=language, subject=subject)
+        trained = models.trained_on()
+        rows = [{"id": b.id, "title": b.title, "author": b.author, "language": list(b.language), "url": b.url,
+                 "models": trained.get(b.id, [])} for b in books[:limit]]  # fmt: skip
+        return {"count": len(books), "books": rows}
+
+    return app

@@ -1,0 +1,109 @@
+"""What several test files share: a tiny model trained for a few seconds on two short texts (local files, so
+its library reloads offline) and saved like `poet train` saves it, random-weight models, and `poet` as a process."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from torch_poet.checkpoint import save_snapshot, write_json
+from torch_poet.library import Library, read_file
+from torch_poet.model import CharRNN, ModelConfig
+
+AUSTEN = """It is a truth universally acknowledged, that a single man in possession of a good fortune, must be
+in want of a wife. However little known the feelings or views of such a man may be on his first entering a
+neighbourhood, this truth is so well fixed in the minds of the surrounding families, that he is considered the
+rightful property of some one or other of their daughters. "My dear Mr. Bennet," said his lady to him one day,
+"have you heard that Netherfield Park is let at last?" Mr. Bennet replied that he had not. "But it is," returned
+she; "for Mrs. Long has just been here, and she told me all about it." Mr. Bennet made no answer.
+"""
+BRONTE = """There was no possibility of taking a walk that day. We had been wandering, indeed, in the leafless
+shrubbery an hour in the morning; but since dinner the cold winter wind had brought with it clouds so sombre,
+and a rain so penetrating, that further out-door exercise was now out of the question. I was glad of it: I
+never liked long walks, especially on chilly afternoons: dreadful to me was the coming home in the raw
+twilight, with nipped fingers and toes, and a heart saddened by the chidings of Bessie, the nurse.
+"""
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ENV = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "POET_GUTENBERG_URL")}
+ENV["OMP_NUM_THREADS"] = "1"  # the CLI tests run in parallel with whatever else shares the machine
+
+
+def train_model(where: Path, steps: int = 250) -> Path:
+    """A 2x64 LSTM trained briefly on AUSTEN + BRONTE, saved as $where/projects/test/tiny."""
+    model_dir = where / "projects" / "test" / "tiny"
+    if (model_dir / "best.safetensors").exists():
+        return model_dir
+    books = where / "books"
+    books.mkdir(parents=True, exist_ok=True)
+    (books / "austen.txt").write_text(AUSTEN)
+    (books / "bronte.txt").write_text(BRONTE)
+    library = Library.from_texts([read_file(books / "austen.txt"), read_file(books / "bronte.txt")])
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=len(library.vocab), layers=2, hidden=64, embedding=16, dropout=0.0)
+    model = CharRNN(config)
+    data, _ = library.split(0.0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        starts = torch.randint(0, len(data) - 65, (32,), generator=g)
+        batch = torch.stack([data[s : s + 65] for s in starts.tolist()])
+        logits, _ = model(batch[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    meta = {"step": steps, "loss": loss.item()}
+    for which in ("best", "last"):
+        save_snapshot(model_dir / f"{which}.safetensors", model, None, meta, {})
+    write_json(
+        model_dir / "config.json",
+        {
+            "model": asdict(config),
+            "train": {},
+            "vocab": library.vocab,
+            "library": {"spec": {"files": []}, "texts": library.record(), "fingerprint": library.fingerprint()},
+        },
+    )
+    return model_dir
+
+
+def random_model(cell="lstm", layers=2, hidden=32, vocab=40, seed=0) -> CharRNN:
+    torch.manual_seed(seed)
+    model = CharRNN(ModelConfig(vocab_size=vocab, cell=cell, layers=layers, hidden=hidden, embedding=8))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3)  # peaky distributions: greedy paths that are not constant
+    return model.eval()
+
+
+VOCAB40 = "".join(chr(c) for c in range(ord("A"), ord("A") + 26)) + " .,;:!?'-()\n\"&"
+
+
+def reference_greedy(model: CharRNN, ids: list[int], length: int) -> list[int]:
+    """Greedy decoding the slow, obvious way: the whole text through forward at every step."""
+    ids = list(ids)
+    out = []
+    with torch.no_grad():
+        for _ in range(length):
+            logits, _ = model(torch.tensor([ids]))
+            out.append(int(logits[0, -1].argmax()))
+            ids.append(out[-1])
+    return out
+
+
+def poet_cli(home: Path, *args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "torch_poet", *args],
+        input=stdin, capture_output=True, text=True, timeout=120,
+        env={**ENV, "POET_HOME": str(home), **(env or {})},
+    )  # fmt: skip
+
+
+MODEL = ("--project", "test", "--model", "tiny")
