@@ -1,0 +1,103 @@
+"""The `poet` command: parse arguments, call the Python API, print. Nothing else lives here: each module
+holds a few commands (`register_*` adds one to the parser, `cmd_*` runs it)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
+from ..errors import PoetError
+from .args import add_common
+from .library import register_download, register_search, register_show
+from .text import register_chat, register_generate, register_highlight
+from .train import register_models, register_plot, register_train, without_option
+
+__all__ = ["main", "build_parser", "without_option"]
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings reach users as one line each, without source locations."""
+    print(f"poet: warning: {message}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="poet",
+        description="Train character-level LSTMs on Project Gutenberg books, generate text, "
+        "and see which passages were copied verbatim from which book.",
+        epilog="a five-minute tour:\n  poet search --author austen --language en\n"
+        "  poet train --project austen --author 'jane austen' --minutes 5\n"
+        "  poet generate --project austen --temperature 0.6 0.8\n  poet chat --project austen\n\n"
+        "`poet COMMAND --help` shows each command's options and examples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in COMMANDS:
+        register(sub)
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..serve import serve
+
+    serve(args.host, args.port, args.root, args.cache, args.mirror, args.project, args.model)
+    return 0
+
+
+def register_serve(sub) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="a local web app: write and chat with highlighted quotes, training dashboard, catalog search",
+        description="Serve a web page (and a JSON API under /api/, described at /openapi.json) to generate and chat\n"
+        "with your models, their quotes highlighted as the text streams in, follow training live and search the\n"
+        "catalog. Works offline. There is no authentication: it listens on 127.0.0.1 unless --host says otherwise.",
+        epilog="examples:\n  poet serve                      # then open http://127.0.0.1:8000/\n"
+        "  poet serve --project austen --model big --port 8080\n"
+        "  poet serve --host 0.0.0.0       # reachable from other machines: anyone there can use it",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p)
+    p.add_argument("--project", default=None, help=f"the model the page starts with (default: {DEFAULT_PROJECT} or the "
+                   "first)")  # fmt: skip
+    p.add_argument("--model", default=None, help=f"model name within --project (default: {DEFAULT_MODEL})")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
+    p.set_defaults(func=cmd_serve)
+
+
+# Each entry adds one subcommand (with `set_defaults(func=...)`); kept in the order `poet --help` lists them.
+COMMANDS: list = [register_search, register_download, register_show, register_train, register_plot, register_models]
+COMMANDS += [register_generate, register_highlight, register_chat, register_serve]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.command == "train" and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ):
+        # Idle OpenMP threads sleep instead of spinning: on cores shared with other work, spinning threads
+        # made a training step 3-4x slower (BENCHMARKS.md). Read when torch loads, so before that.
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    warnings.showwarning = show_warning
+    speaks = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for all
+    try:
+        return args.func(args) or 0
+    except PoetError as e:
+        if "POET_LAUNCHED" in os.environ:  # a worker of `poet train --nproc`: its launcher says it, once
+            from ..train.workers import hand_over
+
+            if hand_over(str(e)):
+                return 2
+        if speaks:
+            print(f"poet: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if speaks:
+            print("poet: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `poet show 1342 | head` closes the pipe early; that is not an error.
+        sys.stderr.close()
+        return 0

@@ -1,0 +1,107 @@
+"""What the commands share: the common flags, flags made from the config dataclasses, loading a model,
+and how a command speaks to the user."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
+from ..errors import PoetError
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    """Options every command understands: where data, cache and books come from."""
+    p.add_argument("--root", help="data root for models (default: $POET_HOME or the user data dir)")
+    p.add_argument("--cache", help="cache dir for catalog and books (default: $POET_CACHE or the user cache dir)")
+    p.add_argument(
+        "--mirror",
+        help="Gutenberg source: URL or local directory (default: $POET_GUTENBERG_URL or https://www.gutenberg.org/)",
+    )
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """Which model a command works on: $POET_HOME/projects/<project>/<model>."""
+    p.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name (default: {DEFAULT_PROJECT})")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name within the project (default: {DEFAULT_MODEL})")
+
+
+def add_dataclass_args(
+    p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = (), sized: tuple[str, ...] = (), many: tuple[str, ...] = ()
+) -> None:
+    """One `--field-name` flag per config field (default None = keep the saved or default value); the
+    `sized` fields default to what the sizing rule picks for a new model, the `many` fields take one or more
+    values. cls may be an instance, whose values are then the defaults shown."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        default = "sized to the device and --minutes" if f.name in sized else getattr(cls, f.name, f.default)
+        if default is None and f.metadata.get("unset"):
+            default = f.metadata["unset"]  # what leaving it unset means: "all", "random"
+        flag = "--" + f.name.replace("_", "-")
+        text = f.metadata.get("help", "")
+        if isinstance(default, tuple):
+            shown = " ".join(map(str, default))
+            p.add_argument(flag, type=type(default[0]), nargs="+", default=None, help=f"{text} (default: {shown})")
+        elif isinstance(default, bool):
+            p.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=f"{text} (default: {default})"
+            )
+        else:
+            kind = int if f.type in ("int", "int | None") else float if "float" in str(f.type) else str
+            shown = "" if default is None or "default" in text else f" (default: {default})"
+            nargs = {"nargs": "+", "help": f"{text}; one or more{shown}"} if f.name in many else {"help": text + shown}
+            p.add_argument(flag, type=kind, default=None, **nargs)
+
+
+def overrides(args: argparse.Namespace, cls) -> dict:
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if getattr(args, f.name, None) is not None}
+
+
+def add_library_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("library (any mix; none = the model's saved library, or the default women_writers)")
+    g.add_argument("--author", action="append", default=[], help="Gutenberg search by author (repeatable, OR'ed)")
+    g.add_argument("--title", action="append", default=[], help="... by title")
+    g.add_argument("--language", action="append", default=[], help="... by language name or code")
+    g.add_argument("--subject", action="append", default=[], help="... by subject")
+    g.add_argument("--book", action="append", type=int, default=[], dest="books", help="a Gutenberg id (repeatable)")
+    g.add_argument("--file", action="append", default=[], dest="files", help="a local UTF-8 text file (repeatable)")
+    g.add_argument("--dir", action="append", default=[], dest="dirs", help="a folder of .txt files (repeatable)")
+
+
+MIN_QUOTE_HELP = "shortest verbatim match counted as a quote (default: the length unseen text reaches by chance)"
+
+
+def add_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-quote", type=int, default=None, metavar="N", help=MIN_QUOTE_HELP)
+    p.add_argument("--phrases", action="store_true", help="also show shorter matches (common phrases), faintly")
+    p.add_argument("--no-color", action="store_true", help="mark quotes «like this»[1] instead of colouring them")
+    p.add_argument("--html", metavar="FILE", help="also write the highlighted text as an HTML page (hover for sources)")
+    p.add_argument("--json", action="store_true", help="print JSON (text, quotes and their sources) instead")
+
+
+def load_poet(args: argparse.Namespace, weights: bool = True):
+    from ..poet import Poet
+
+    return Poet.load(project=args.project, model=args.model, root=args.root, which=getattr(args, "snapshot", "best"),
+                     device=getattr(args, "device", None), source=args.mirror, cache=args.cache, weights=weights)  # fmt: skip
+
+
+def use_color(args: argparse.Namespace) -> bool:
+    from ..render import no_color
+
+    return sys.stdout.isatty() and not args.no_color and not no_color()
+
+
+def say(message: str) -> None:
+    print(f"poet: {message}", file=sys.stderr, flush=True)
+
+
+def write(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise PoetError(f"cannot write {path}: {e.strerror}") from None
+    say(f"wrote {path}")

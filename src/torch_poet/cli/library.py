@@ -1,0 +1,94 @@
+"""`poet search`, `poet download`, `poet show`: the Gutenberg catalog and books."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from .args import add_common
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ..gutenberg import load_catalog, search
+
+    catalog = load_catalog(args.mirror, args.cache, refresh=args.refresh)
+    books = search(catalog, author=args.author, title=args.title, language=args.language, subject=args.subject,
+                   bookshelf=args.bookshelf, ids=args.ids, include_all_types=args.all_types)  # fmt: skip
+    if args.json:
+        for book in books:
+            print(json.dumps({**dataclasses.asdict(book), "author": book.author, "url": book.url}, ensure_ascii=False))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        caption = f"{len(books)} book{'' if len(books) == 1 else 's'}"
+        table = Table("id", "author", "title", "language", caption=caption)
+        for book in books:
+            table.add_row(str(book.id), book.author, book.title.split("\n")[0], ", ".join(book.language))
+        Console(markup=False, highlight=False).print(table)  # titles such as "Love and Freindship [sic]"
+    return 0 if books else 1
+
+
+def register_search(sub) -> None:
+    p = sub.add_parser(
+        "search",
+        help="search Project Gutenberg's catalog",
+        description="Find books in Project Gutenberg's catalog (downloaded once, refreshed weekly). Values of one "
+        "option are OR'ed, different options AND'ed; matching ignores case and accents, and every word of a value "
+        "must occur in the same author (title, subject...), so 'jane austen' finds 'Austen, Jane'.",
+        epilog="example:\n  poet search --author bronte --author 'jane austen' --language en",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p)
+    p.add_argument("--author", action="append", default=[], help="author words (repeatable)")
+    p.add_argument("--title", action="append", default=[], help="title words (repeatable)")
+    p.add_argument("--language", action="append", default=[], help="language name or code: english, en, deutsch...")
+    p.add_argument("--subject", action="append", default=[], help="subject words (repeatable)")
+    p.add_argument("--bookshelf", action="append", default=[], help="bookshelf words (repeatable)")
+    p.add_argument("--id", action="append", default=[], dest="ids", help="a Gutenberg book id (repeatable)")
+    p.add_argument("--all-types", action="store_true", help="include audio books, images, datasets... (not only Text)")
+    p.add_argument("--refresh", action="store_true", help="download the catalog again even if the cached one is fresh")
+    p.add_argument("--json", action="store_true", help="print one JSON object per book instead of a table")
+    p.set_defaults(func=cmd_search)
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from ..gutenberg import download
+
+    for book_id in args.ids:
+        print(download(book_id, args.mirror, args.cache))
+    return 0
+
+
+def register_download(sub) -> None:
+    p = sub.add_parser(
+        "download",
+        help="download and clean books into the cache",
+        description="Download books by id (politely: one request at a time, 2 s apart on gutenberg.org, at most 100 "
+        "books a day from it; use --mirror for more), strip the Project Gutenberg header and footer, cache the text "
+        "and print where it is.",
+        epilog="examples:\n  poet download 1342 768\n  poet download 1342 --mirror /data/gutenberg  # a local copy",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p)
+    p.add_argument("ids", nargs="+", metavar="ID", help="Gutenberg book ids, e.g. 1342 768")
+    p.set_defaults(func=cmd_download)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ..gutenberg import book_text
+
+    sys.stdout.write(book_text(args.id, args.mirror, args.cache))
+    sys.stdout.flush()  # inside main's try, so a closed pipe (`| head`) is handled there
+    return 0
+
+
+def register_show(sub) -> None:
+    p = sub.add_parser("show", help="print the cleaned text of a book", description="Print a book's cleaned text "
+                       "(downloaded and cached first if needed).", epilog="examples:\n  poet show 1342 | head -40\n"
+                       "  poet show 768 > wuthering.txt", formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    add_common(p)
+    p.add_argument("id", metavar="ID", help="Gutenberg book id")
+    p.set_defaults(func=cmd_show)

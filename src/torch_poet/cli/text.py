@@ -1,0 +1,248 @@
+"""`poet generate`, `poet highlight`, `poet chat`: text printed with its quotes coloured by book, as it
+is made."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import warnings
+
+from ..config import DEFAULT_PROMPT
+from ..errors import PoetError
+from .args import (
+    MIN_QUOTE_HELP,
+    add_common,
+    add_dataclass_args,
+    add_model_args,
+    add_output_args,
+    load_poet,
+    overrides,
+    say,
+    use_color,
+    write,
+)
+
+
+class LivePrinter:
+    """Prints spans as they become final, numbered and coloured as render.ansi would the whole text (books
+    are numbered in order of first appearance), then the legend; keeps the spans only when asked to."""
+
+    def __init__(self, color: bool, rule=None, keep: bool = True):
+        from ..attribution import Tally
+        from ..render import no_color
+
+        self.color, self.rule, self.tally = color and not no_color(), rule, Tally()
+        self.spans: list | None = [] if keep else None
+
+    def add(self, spans: list) -> None:
+        from ..render import ansi_span
+
+        for span in spans:
+            self.tally.add(span)
+        numbers = {key: n for n, key in enumerate(self.tally.books, 1)}
+        sys.stdout.write("".join(ansi_span(s, numbers, self.color) for s in spans))
+        sys.stdout.flush()
+        if self.spans is not None:
+            self.spans += spans
+
+    @property
+    def legend(self) -> str:
+        from ..render import ansi_legend
+
+        return ansi_legend(self.tally.summary(self.rule), self.color)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import secrets
+
+    from ..config import SampleConfig
+    from ..render import Highlighted, ansi, html_page
+
+    given = overrides(args, SampleConfig)
+    temperatures = given.pop("temperature", [SampleConfig.temperature])
+    configs = [SampleConfig(**given, temperature=t) for t in temperatures]  # refused before the model loads
+    if args.min_quote is not None and args.min_quote < 1:
+        raise PoetError("--min-quote must be >= 1")
+    poet = load_poet(args)
+    tty, color = sys.stdout.isatty(), use_color(args)
+    index = rule = None
+    if not args.plain:
+        try:
+            index = poet.index(log=say)
+            rule = index.rule(args.min_quote)
+        except PoetError as e:
+            warnings.warn(f"quotes will not be highlighted: {e}")
+    num = configs[0].num
+    seed = configs[0].seed if configs[0].seed is not None else secrets.randbelow(2**31)
+    many = len(configs) > 1 or num > 1
+    live = tty and num == 1 and not args.json
+    samples, sections = [], []
+    for temperature, config in zip(temperatures, configs):
+        options = dataclasses.asdict(dataclasses.replace(config, seed=seed))
+        stream = poet.stream_samples(args.prompt, **options, skip_unknown=args.skip_unknown)
+        printer = None
+        if live:
+            head = f"── temperature {temperature:g} · seed {seed} ──"
+            print(f"\x1b[2m{head}\x1b[0m" if color else head, flush=True)
+            segmenter = poet.live(args.min_quote, args.phrases) if index else None
+            printer = LivePrinter(color, rule) if index else None
+            for chunk in stream:
+                if printer:
+                    printer.add(segmenter.feed(chunk[0]))
+                else:
+                    sys.stdout.write(chunk[0])
+                    sys.stdout.flush()
+            if printer:
+                printer.add(segmenter.finish())
+                print("\n\n" + printer.legend + "\n", flush=True)
+            else:
+                print("\n", flush=True)
+        else:
+            stream.read_all()
+        for i, text in enumerate(stream.texts):
+            spans = printer.spans if printer else index.segment(text, args.min_quote, args.phrases) if index else None
+            highlighted = Highlighted.from_spans(spans, rule) if spans is not None else None
+            head = f"temperature {temperature:g}" + (f" · sample {i + 1} of {num}" if num > 1 else "")
+            head += f" · seed {seed + i}"
+            readable = poet.readability(text) if index else None  # the library is at hand where the index is
+            samples.append({"temperature": temperature, "sample": i, "seed": seed + i, "text": text,
+                            **(highlighted.as_dict() if highlighted else {"summary": None, "spans": None}),
+                            "readability": readable})  # fmt: skip
+            sections.append((head, highlighted.spans if highlighted else text))
+            line = f"readability {readable:.1%} (share of its words found in the library)" if index else None
+            if live and line:
+                print(line + "\n", flush=True)
+            if live or args.json:
+                continue
+            if many or tty:
+                print(f"── {head} ──")
+            print(
+                ansi(highlighted.spans, color, rule) if highlighted else text, end="\n\n" if many and not line else "\n"
+            )
+            if line:
+                print(line, end="\n\n" if many else "\n")
+    if args.html:
+        write(args.html, html_page(sections, title=f"torch-poet: {args.project}/{args.model}", rule=rule))
+    if args.json:
+        settings = {k: v for k, v in dataclasses.asdict(configs[0]).items() if k not in ("temperature", "seed")}
+        out = {"model": str(poet.dir), "snapshot": args.snapshot, "prompt": args.prompt, **settings,
+               "min_quote": rule.min_quote if rule else None, "samples": samples}  # fmt: skip
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+    return 0
+
+
+def register_generate(sub) -> None:
+    from ..config import SampleConfig
+
+    p = sub.add_parser(
+        "generate",
+        help="generate text with a trained model, quotes highlighted",
+        description="Generate text with a trained model and highlight the passages copied verbatim from its\n"
+        "books (the legend names them). On a terminal the text streams as it is made; piped, it is printed\n"
+        "once, with quotes marked «like this»[1]. Sample i uses seed + i, so a seed reproduces a text exactly.",
+        epilog="examples:\n  poet generate --temperature 0.6 0.7 0.8 --length 500\n"
+        "  poet generate --prompt 'It is a truth' --num 4 --seed 1 --top-p 0.95 --html out.html",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p)
+    add_model_args(p)
+    p.add_argument("--snapshot", choices=("best", "last"), default="best", help="which snapshot (default: best)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda if available, else cpu)")
+    p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"text the model continues (default: {DEFAULT_PROMPT!r})")
+    add_dataclass_args(p.add_argument_group("sampling"), SampleConfig, many=("temperature",))
+    p.add_argument("--skip-unknown", action="store_true", help="drop prompt characters the model never saw")
+    p.add_argument("--plain", action="store_true", help="print the text only: no highlighting, no legend")
+    add_output_args(p)
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_highlight(args: argparse.Namespace) -> int:
+    """Reads the text in chunks: on a terminal or a pipe, memory follows the chunk, not the file."""
+    from ..render import Highlighted, html_page
+
+    if args.min_quote is not None and args.min_quote < 1:
+        raise PoetError("--min-quote must be >= 1")
+    poet = load_poet(args, weights=False)
+    rule = poet.index(log=say).rule(args.min_quote)
+    segmenter = poet.live(args.min_quote, args.phrases)
+    whole = bool(args.json or args.html)  # these need every span at once
+    printer = LivePrinter(use_color(args), rule, keep=whole) if not args.json else None
+    spans = [] if whole else None
+    try:
+        with sys.stdin if args.file == "-" else open(args.file, encoding="utf-8") as f:
+            while chunk := f.read(1 << 20):
+                found = segmenter.feed(chunk)
+                if args.json:
+                    spans += found
+                else:
+                    printer.add(found)
+    except OSError as e:
+        raise PoetError(f"cannot read {args.file}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise PoetError(f"{args.file} is not UTF-8 text: convert it (iconv -t UTF-8) or pick a text file") from None
+    rest = segmenter.finish()
+    if args.json:
+        spans += rest
+    else:
+        printer.add(rest)
+        print("\n\n" + printer.legend)
+        spans = printer.spans
+    if args.html:
+        write(args.html, html_page([("", spans)], title=f"torch-poet: {args.file}", rule=rule))
+    if args.json:
+        data = Highlighted.from_spans(spans, rule).as_dict()
+        print(json.dumps({"model": str(poet.dir), "min_quote": rule.min_quote, **data}, ensure_ascii=False, indent=1))
+    return 0
+
+
+def register_highlight(sub) -> None:
+    p = sub.add_parser(
+        "highlight",
+        help="highlight the passages of any text copied verbatim from a model's books",
+        description="Find the passages of a text (a file, or - for stdin) that occur verbatim in the books a\n"
+        "model was trained on, and show them coloured by book with a legend.",
+        epilog="example:\n  poet generate --plain > out.txt && poet highlight out.txt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p)
+    add_model_args(p)
+    p.add_argument("file", metavar="FILE", help="a UTF-8 text file, or - to read stdin")
+    add_output_args(p)
+    p.set_defaults(func=cmd_highlight)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from ..chat import CHAT_SAMPLING, Conversation, repl
+    from ..config import SampleConfig
+
+    sampling = dataclasses.replace(CHAT_SAMPLING, **overrides(args, SampleConfig))  # refused before the model loads
+    conversation = Conversation(load_poet(args), sampling)
+    return repl(conversation, args.sentences, args.min_quote, color=use_color(args))
+
+
+def register_chat(sub) -> None:
+    from ..chat import CHAT_SAMPLING, SENTENCES
+
+    p = sub.add_parser(
+        "chat",
+        help="talk with a model: it answers with a few sentences continuing your words",
+        description="A dialog: you type, the model answers with up to --sentences sentences continuing from your "
+        "words, quotes from its books highlighted. Its state carries over between turns. Commands: bye (or Ctrl-D), "
+        "reset, temperature=0.7, sentences=3, help. Reads a script from a pipe as well.",
+        epilog="examples:\n  poet chat\n  poet chat --project austen --temperature 0.5 --sentences 2\n"
+        "  printf 'Who is she?\\nreset\\nbye\\n' | poet chat --seed 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common(p)
+    add_model_args(p)
+    p.add_argument("--snapshot", choices=("best", "last"), default="best", help="which snapshot (default: best)")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available, else cpu)")
+    p.add_argument(
+        "--sentences", type=int, default=SENTENCES, help=f"sentences per answer at most (default: {SENTENCES})"
+    )
+    add_dataclass_args(p.add_argument_group("sampling"), CHAT_SAMPLING, skip=("length", "num"))
+    p.add_argument("--min-quote", type=int, default=None, metavar="N", help=MIN_QUOTE_HELP)
+    p.add_argument("--no-color", action="store_true", help="mark quotes «like this»[1] instead of colouring them")
+    p.set_defaults(func=cmd_chat)
