@@ -10,7 +10,7 @@ import warnings
 
 from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
 from ..errors import PoetError
-from .args import add_common
+from .args import add_command
 from .library import register_download, register_search, register_show
 from .text import register_chat, register_generate, register_highlight
 from .train import register_models, register_plot, register_train, without_option
@@ -48,8 +48,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def register_serve(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "serve",
+        cmd_serve,
         help="a local web app: write and chat with highlighted quotes, training dashboard, catalog search",
         description="Serve a web page (and a JSON API under /api/, described at /openapi.json) to generate and chat\n"
         "with your models, their quotes highlighted as the text streams in, follow training live and search the\n"
@@ -57,18 +59,15 @@ def register_serve(sub) -> None:
         epilog="examples:\n  poet serve                      # then open http://127.0.0.1:8000/\n"
         "  poet serve --project austen --model big --port 8080\n"
         "  poet serve --host 0.0.0.0       # reachable from other machines: anyone there can use it",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_common(p)
     p.add_argument("--project", default=None, help=f"the model the page starts with (default: {DEFAULT_PROJECT} or the "
                    "first)")  # fmt: skip
     p.add_argument("--model", default=None, help=f"model name within --project (default: {DEFAULT_MODEL})")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
-    p.set_defaults(func=cmd_serve)
 
 
-# Each entry adds one subcommand (with `set_defaults(func=...)`); kept in the order `poet --help` lists them.
+# Each entry adds one subcommand (with `add_command`); kept in the order `poet --help` lists them.
 COMMANDS: list = [register_search, register_download, register_show, register_train, register_plot, register_models]
 COMMANDS += [register_generate, register_highlight, register_chat, register_serve]
 

@@ -11,6 +11,14 @@ from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
 from ..errors import PoetError
 
 
+def add_command(sub, name: str, func, **texts) -> argparse.ArgumentParser:
+    """A subcommand that runs `func(args)`, its help texts shown as written, with the common options."""
+    p = sub.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **texts)
+    add_common(p)
+    p.set_defaults(func=func)
+    return p
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     """Options every command understands: where data, cache and books come from."""
     p.add_argument("--root", help="data root for models (default: $POET_HOME or the user data dir)")
@@ -21,10 +29,14 @@ def add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    """Which model a command works on: $POET_HOME/projects/<project>/<model>."""
+def add_model_args(p: argparse.ArgumentParser, weights: bool = False) -> None:
+    """Which model a command works on: $POET_HOME/projects/<project>/<model>; with `weights`, which of its
+    snapshots and on what device."""
     p.add_argument("--project", default=DEFAULT_PROJECT, help=f"project name (default: {DEFAULT_PROJECT})")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name within the project (default: {DEFAULT_MODEL})")
+    if weights:
+        p.add_argument("--snapshot", choices=("best", "last"), default="best", help="which snapshot (default: best)")
+        p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda if available, else cpu)")
 
 
 def add_dataclass_args(

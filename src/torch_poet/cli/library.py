@@ -7,7 +7,7 @@ import dataclasses
 import json
 import sys
 
-from .args import add_common
+from .args import add_command
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -32,16 +32,16 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def register_search(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "search",
+        cmd_search,
         help="search Project Gutenberg's catalog",
         description="Find books in Project Gutenberg's catalog (downloaded once, refreshed weekly). Values of one "
         "option are OR'ed, different options AND'ed; matching ignores case and accents, and every word of a value "
         "must occur in the same author (title, subject...), so 'jane austen' finds 'Austen, Jane'.",
         epilog="example:\n  poet search --author bronte --author 'jane austen' --language en",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_common(p)
     p.add_argument("--author", action="append", default=[], help="author words (repeatable)")
     p.add_argument("--title", action="append", default=[], help="title words (repeatable)")
     p.add_argument("--language", action="append", default=[], help="language name or code: english, en, deutsch...")
@@ -51,7 +51,6 @@ def register_search(sub) -> None:
     p.add_argument("--all-types", action="store_true", help="include audio books, images, datasets... (not only Text)")
     p.add_argument("--refresh", action="store_true", help="download the catalog again even if the cached one is fresh")
     p.add_argument("--json", action="store_true", help="print one JSON object per book instead of a table")
-    p.set_defaults(func=cmd_search)
 
 
 def cmd_download(args: argparse.Namespace) -> int:
@@ -63,18 +62,17 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def register_download(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "download",
+        cmd_download,
         help="download and clean books into the cache",
         description="Download books by id (politely: one request at a time, 2 s apart on gutenberg.org, at most 100 "
         "books a day from it; use --mirror for more), strip the Project Gutenberg header and footer, cache the text "
         "and print where it is.",
         epilog="examples:\n  poet download 1342 768\n  poet download 1342 --mirror /data/gutenberg  # a local copy",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_common(p)
     p.add_argument("ids", nargs="+", metavar="ID", help="Gutenberg book ids, e.g. 1342 768")
-    p.set_defaults(func=cmd_download)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -86,9 +84,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def register_show(sub) -> None:
-    p = sub.add_parser("show", help="print the cleaned text of a book", description="Print a book's cleaned text "
+    p = add_command(sub, "show", cmd_show, help="print the cleaned text of a book", description="Print a book's cleaned text "
                        "(downloaded and cached first if needed).", epilog="examples:\n  poet show 1342 | head -40\n"
-                       "  poet show 768 > wuthering.txt", formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    add_common(p)
+                       "  poet show 768 > wuthering.txt")  # fmt: skip
     p.add_argument("id", metavar="ID", help="Gutenberg book id")
-    p.set_defaults(func=cmd_show)

@@ -13,7 +13,7 @@ from ..config import DEFAULT_PROMPT
 from ..errors import PoetError
 from .args import (
     MIN_QUOTE_HELP,
-    add_common,
+    add_command,
     add_dataclass_args,
     add_model_args,
     add_output_args,
@@ -136,26 +136,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def register_generate(sub) -> None:
     from ..config import SampleConfig
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "generate",
+        cmd_generate,
         help="generate text with a trained model, quotes highlighted",
         description="Generate text with a trained model and highlight the passages copied verbatim from its\n"
         "books (the legend names them). On a terminal the text streams as it is made; piped, it is printed\n"
         "once, with quotes marked «like this»[1]. Sample i uses seed + i, so a seed reproduces a text exactly.",
         epilog="examples:\n  poet generate --temperature 0.6 0.7 0.8 --length 500\n"
         "  poet generate --prompt 'It is a truth' --num 4 --seed 1 --top-p 0.95 --html out.html",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_common(p)
-    add_model_args(p)
-    p.add_argument("--snapshot", choices=("best", "last"), default="best", help="which snapshot (default: best)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda if available, else cpu)")
+    add_model_args(p, weights=True)
     p.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"text the model continues (default: {DEFAULT_PROMPT!r})")
     add_dataclass_args(p.add_argument_group("sampling"), SampleConfig, many=("temperature",))
     p.add_argument("--skip-unknown", action="store_true", help="drop prompt characters the model never saw")
     p.add_argument("--plain", action="store_true", help="print the text only: no highlighting, no legend")
     add_output_args(p)
-    p.set_defaults(func=cmd_generate)
 
 
 def cmd_highlight(args: argparse.Namespace) -> int:
@@ -198,19 +195,18 @@ def cmd_highlight(args: argparse.Namespace) -> int:
 
 
 def register_highlight(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "highlight",
+        cmd_highlight,
         help="highlight the passages of any text copied verbatim from a model's books",
         description="Find the passages of a text (a file, or - for stdin) that occur verbatim in the books a\n"
         "model was trained on, and show them coloured by book with a legend.",
         epilog="example:\n  poet generate --plain > out.txt && poet highlight out.txt",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_common(p)
     add_model_args(p)
     p.add_argument("file", metavar="FILE", help="a UTF-8 text file, or - to read stdin")
     add_output_args(p)
-    p.set_defaults(func=cmd_highlight)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -225,24 +221,21 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def register_chat(sub) -> None:
     from ..chat import CHAT_SAMPLING, SENTENCES
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "chat",
+        cmd_chat,
         help="talk with a model: it answers with a few sentences continuing your words",
         description="A dialog: you type, the model answers with up to --sentences sentences continuing from your "
         "words, quotes from its books highlighted. Its state carries over between turns. Commands: bye (or Ctrl-D), "
         "reset, temperature=0.7, sentences=3, help. Reads a script from a pipe as well.",
         epilog="examples:\n  poet chat\n  poet chat --project austen --temperature 0.5 --sentences 2\n"
         "  printf 'Who is she?\\nreset\\nbye\\n' | poet chat --seed 1",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_common(p)
-    add_model_args(p)
-    p.add_argument("--snapshot", choices=("best", "last"), default="best", help="which snapshot (default: best)")
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available, else cpu)")
+    add_model_args(p, weights=True)
     p.add_argument(
         "--sentences", type=int, default=SENTENCES, help=f"sentences per answer at most (default: {SENTENCES})"
     )
     add_dataclass_args(p.add_argument_group("sampling"), CHAT_SAMPLING, skip=("length", "num"))
     p.add_argument("--min-quote", type=int, default=None, metavar="N", help=MIN_QUOTE_HELP)
     p.add_argument("--no-color", action="store_true", help="mark quotes «like this»[1] instead of colouring them")
-    p.set_defaults(func=cmd_chat)

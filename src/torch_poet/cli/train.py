@@ -8,7 +8,7 @@ import sys
 import warnings
 
 from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
-from .args import add_common, add_dataclass_args, add_library_args, add_model_args, overrides
+from .args import add_command, add_dataclass_args, add_library_args, add_model_args, overrides
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -46,8 +46,10 @@ def register_train(sub) -> None:
     from ..config import ModelConfig, TrainConfig
     from ..sizing import MODEL_FIELDS, TRAIN_FIELDS
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "train",
+        cmd_train,
         help="train (or resume) a model on a library of books",
         description="Train a character-level LSTM on a library. Rerunning the same command resumes from the last "
         "snapshot. --minutes/--steps are totals for the model; without them it trains until Ctrl-C. A new model's "
@@ -58,9 +60,7 @@ def register_train(sub) -> None:
         "  poet train --nproc 4 --batch-size 256                      # 4 GPUs (or CPU processes), one machine\n"
         "  torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\\n"
         "      -m torch_poet train --batch-size 1024                   # on each of 2 machines",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_common(p)
     p.add_argument("--project", default=None, help="project name (default: women_writers, or library for own sources)")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name within the project (default: {DEFAULT_MODEL})")
     p.add_argument("--restart", action="store_true", help="start this model over instead of resuming")
@@ -70,7 +70,6 @@ def register_train(sub) -> None:
     sized = MODEL_FIELDS + TRAIN_FIELDS
     add_dataclass_args(p.add_argument_group("model"), ModelConfig, skip=("vocab_size",), sized=sized)
     add_dataclass_args(p.add_argument_group("training"), TrainConfig, sized=sized)
-    p.set_defaults(func=cmd_train)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -84,17 +83,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def register_plot(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "plot",
+        cmd_plot,
         help="plot a model's training history to a PNG",
         description="Training and validation loss (and bits per char) against time and step, as a PNG.",
         epilog="examples:\n  poet plot\n  poet plot --project austen --model big -o austen.png",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_common(p)
     add_model_args(p)
     p.add_argument("-o", "--output", help="PNG to write (default: history.png next to the model)")
-    p.set_defaults(func=cmd_plot)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -129,15 +127,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def register_models(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "models",
+        cmd_models,
         aliases=["list"],
         help="list the projects and models on disk",
         description="Every model under the data root with its step, best validation bpc, size, last update and "
         "whether a process is training it now.",
         epilog="examples:\n  poet models\n  poet models --json | jq .best_bpc",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_common(p)
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
-    p.set_defaults(func=cmd_models)

@@ -118,7 +118,7 @@ class LstmDecoder(LeanDecoder):
         out, w = self._picked(n), self.w
         if self.small:
             lstm_small_loop(
-                n, self.logits, self.hidden, self.cells, *w.small, self.w_out_t, self.b_out, noise, filters, out
+                n, self.logits, self.hidden, self.cells, *w.small, (self.w_out_t, self.b_out), noise, filters, out
             )
         else:
             lstm_loop(
@@ -144,7 +144,7 @@ class GruDecoder(LeanDecoder):
         if self.small:
             gru_small_loop(
                 n, self.logits, self.hidden, w.table, w.w_hh, w.b_hh, w.weights, w.biases,
-                self.w_out_t, self.b_out, noise, filters, out,
+                (self.w_out_t, self.b_out), noise, filters, out,
             )  # fmt: skip
         else:
             *hs, logits = gru_loop(

@@ -16,7 +16,7 @@ the same reason: sigmoid is several times cheaper than tanh on CPU).
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -80,8 +80,7 @@ def lstm_small_loop(
     table: Tensor,  # [2, V, 2H] layer 1's input gates, in two halves: (i, f) and (o, 2g)
     weights: List[Tensor],  # [2, K, 2H] per layer: W_hh (layer 1) or [W_ih W_hh] (deeper), transposed, halves
     biases: List[Tensor],  # [2, 1, 2H] deeper layers' b_ih + b_hh (layer 1's entry is unused)
-    w_out: Tensor,  # [H, V] head weight^T / T
-    b_out: Tensor,  # [V] head bias / T
+    head: Tuple[Tensor, Tensor],  # [H, V] head weight^T / T, [V] head bias / T
     noise: Optional[Tensor],
     filters: List[float],  # see pick.filters
     out: Tensor,
@@ -90,6 +89,7 @@ def lstm_small_loop(
     operations on preallocated buffers matter most. Each gate product is a batched product over the two
     halves of the gates, which ATen runs on two threads: twice the memory bandwidth of one matrix-vector
     product (and the same arithmetic)."""
+    w_out, b_out = head
     B = logits.size(0)
     H = cells[0].size(1)
     layers = len(cells)
@@ -128,14 +128,14 @@ def gru_small_loop(
     b_hh: Tensor,  # [3H]
     weights: List[Tensor],  # deeper layers: [2, H, 3H] = (W_ih^T, W_hh^T) (layer 1's entry is unused)
     biases: List[Tensor],  # deeper layers: [2, 1, 3H] = (b_ih, b_hh)
-    w_out: Tensor,  # [H, V] head weight^T / T
-    b_out: Tensor,  # [V] head bias / T
+    head: Tuple[Tensor, Tensor],  # as lstm_small_loop's
     noise: Optional[Tensor],
     filters: List[float],  # see pick.filters
     out: Tensor,
 ) -> None:
     """The GRU counterpart of lstm_small_loop: a deeper layer's input and hidden products are one batched
     product over [h_below; h_own] (adjacent in `hidden`), which ATen runs on two threads."""
+    w_out, b_out = head
     layers = hidden.size(0)
     B = hidden.size(1)
     H = hidden.size(2)
