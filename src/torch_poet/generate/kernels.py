@@ -28,6 +28,13 @@ SMALL_BATCH = 3  # up to this batch size (on CPU) the *_small_loop decoders run;
 
 
 @script
+def per_step(out: Tensor, noise: Optional[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
+    """Each step's row of the picked characters and of the noise (none for greedy)."""
+    noises: List[Tensor] = [] if noise is None else noise.unbind(0)
+    return out.unbind(0), noises
+
+
+@script
 def lstm_loop(
     n: int,
     logits: Tensor,  # [B, V] scores of the next character (logits / T), updated in place
@@ -50,8 +57,7 @@ def lstm_loop(
     scores = torch.empty_like(logits)
     hs = [hidden[:, l * H : (l + 1) * H] for l in range(layers)]
     inputs = [hidden[:, max(l - 1, 0) * H : (l + 1) * H] for l in range(layers)]  # [h_below, h_own]
-    steps = out.unbind(0)
-    noises: List[Tensor] = [] if noise is None else noise.unbind(0)
+    steps, noises = per_step(out, noise)
     x = logits
     for t in range(n):
         tok = steps[t]
@@ -100,8 +106,7 @@ def lstm_small_loop(
     hs = [hidden[:, l * H : (l + 1) * H] for l in range(layers)]
     inputs = [hidden[:, max(l - 1, 0) * H : (l + 1) * H].unsqueeze(0).expand(2, B, -1) for l in range(layers)]
     first = hs[0].unsqueeze(0).expand(2, B, H)
-    steps = out.unbind(0)
-    noises: List[Tensor] = [] if noise is None else noise.unbind(0)
+    steps, noises = per_step(out, noise)
     for t in range(n):
         tok = steps[t]
         pick(logits, None if noise is None else noises[t], filters, scores, tok)
@@ -149,8 +154,7 @@ def gru_small_loop(
     scores = torch.empty_like(logits)
     hs = hidden.unbind(0)
     pairs = [hidden[max(l - 1, 0) : l + 1] for l in range(layers)]
-    steps = out.unbind(0)
-    noises: List[Tensor] = [] if noise is None else noise.unbind(0)
+    steps, noises = per_step(out, noise)
     for t in range(n):
         tok = steps[t]
         pick(logits, None if noise is None else noises[t], filters, scores, tok)
@@ -187,8 +191,7 @@ def gru_loop(
     out: Tensor,
     mkldnn: bool,
 ) -> List[Tensor]:
-    steps = out.unbind(0)
-    noises: List[Tensor] = [] if noise is None else noise.unbind(0)
+    steps, noises = per_step(out, noise)
     scores = torch.empty_like(logits)
     hs = list(hs)
     for t in range(n):
