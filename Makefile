@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python -m torch_poet train --minutes $(DEMO_MINUTES) --snapshot-every $(DEMO_MINUTES) --eval-chars 200000
-	$(BIN)/python -m torch_poet generate --temperature 0.5 0.6 0.7 --length 500
+	$(BIN)/python -m torch_poet generate --temperature 0.4 0.5 0.6 --length 500
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
