@@ -16,6 +16,8 @@
 5. regularisers: one training step with no dropout, variational dropout, embedding dropout and weight
    dropout, side by side, at two sized shapes.
 6. threads: a training step with OpenMP's default wait policy against PASSIVE (what `poet train` sets).
+7. shards: a training step split over the cores by rows, one thread each (what `poet train` runs on a
+   CPU), against one call on all cores.
 
 Set OMP_WAIT_POLICY=PASSIVE in the environment to measure what `poet train` runs (it sets that itself).
 
@@ -29,11 +31,13 @@ Set OMP_WAIT_POLICY=PASSIVE in the environment to measure what `poet train` runs
     python benchmarks/bench_train.py --nproc 2              # scaling alone (--nproc implies --only scaling)
     python benchmarks/bench_train.py --only regularisers
     python benchmarks/bench_train.py --only threads
+    python benchmarks/bench_train.py --only shards
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -43,6 +47,7 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -52,8 +57,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from torch_poet import sizing
 from torch_poet.library import WOMEN_WRITERS, Library, Text, build
-from torch_poet.model import ModelConfig
-from torch_poet.train import TrainConfig, Trainer
+from torch_poet.model import CharRNN, ModelConfig
+from torch_poet.train import TrainConfig, Trainer, train_step
+from torch_poet.train.data import Batches
+from torch_poet.train.shards import cpu_shards
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHAKESPEARE = SHARED / "corpora" / "tiny-shakespeare.txt"
@@ -354,20 +361,23 @@ def scaling(nproc: int, steps: int, device: str) -> None:
 # --- 5. regularisers -------------------------------------------------------------------------------
 
 
-def step_seconds(model: ModelConfig, batch: int, seq_len: int, steps: int) -> float:
-    """Median seconds of one training step of `model` (precision auto), on real text."""
+def step_seconds(model: ModelConfig, batch: int, seq_len: int, steps: int, by_shards: bool = True) -> float:
+    """Median seconds of one fp32 training step of `model` on real text, by shards (one per core, as
+    `poet train` runs on a CPU) or as one call on all cores."""
     text = SHAKESPEARE.read_text()
     library = Library.from_texts([Text("shakespeare", "tiny-shakespeare", "", text)])
-    with tempfile.TemporaryDirectory() as d:
-        cfg = TrainConfig(steps=1, snapshot_every=1e9, batch_size=batch, seq_len=seq_len)
-        trainer = Trainer(library, Path(d) / "m", model, cfg, log=lambda m: None)
-        x, y, _ = trainer.streams.next()
-        times = []
+    torch.manual_seed(0)
+    net = CharRNN(replace(model, vocab_size=len(library.vocab)))
+    opt = torch.optim.AdamW(net.parameters())
+    batches = Batches(library.split(0.1)[0], batch, seq_len, torch.Generator().manual_seed(0))
+    times, state = [], None
+    with cpu_shards(torch.device("cpu"), batch) if by_shards else contextlib.nullcontext() as shards:
         for _ in range(steps + 2):
+            x, y, _ = batches.next()
             start = time.perf_counter()
-            trainer._step(x, y)
+            _, state = train_step(net, opt, x, y, state, torch.float32, 1.0, shards)
             times.append(time.perf_counter() - start)
-        return statistics.median(times[2:])
+    return statistics.median(times[2:])
 
 
 def regularisers(steps: int) -> None:
@@ -409,10 +419,30 @@ def wait_policy(steps: int) -> None:
         print(f"{sizing.name(shape):22} default {d:7.4f} s  PASSIVE {p:7.4f} s  ratio {d / p:5.2f}x  (load {os.getloadavg()[0]:.1f})")
 
 
+# --- 7. shards ------------------------------------------------------------------------------------------
+
+
+def shards(steps: int) -> None:
+    """A training step by shards (one per core, one thread each: what `poet train` runs on a CPU) against
+    one call on all cores, at the sized CPU shapes and at a wide batch, alternated twice (the faster kept)."""
+    print(f"\n## shards: one training step, fp32, dropout 0.1, {torch.get_num_threads()} threads, median of {steps}")
+    print(f"{'shape':22} {'one call':>12} {'by shards':>12} {'ratio':>6}")
+    for layers, hidden, batch, seq_len in [(s.layers, s.hidden, s.batch_size, s.seq_len) for s in sizing.SHAPES[:3]] + [
+        (2, 256, 256, 64)
+    ]:
+        model = ModelConfig(layers=layers, hidden=hidden, dropout=0.1)
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(2):
+            for by_shards in times:
+                times[by_shards].append(step_seconds(model, batch, seq_len, steps, by_shards))
+        one, split = (batch * seq_len / min(times[k]) for k in (False, True))
+        print(f"{f'{layers}x{hidden} {batch}x{seq_len}':22} {one:8.0f} c/s {split:8.0f} c/s {split / one:5.2f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", choices=("throughput", "quality", "nanogpt", "sizing", "library", "scaling", "regularisers",
-                                          "threads"))
+                                          "threads", "shards"))
     p.add_argument("--chars", type=float, nargs="+", default=[1e6, 3e6, 10e6], help="sizing: training chars")
     p.add_argument("--shapes", type=int, default=3, help="sizing: how many of the candidate shapes, smallest first")
     p.add_argument("--nproc", type=int, default=None, help="scaling: worker processes (default 2); alone, runs only that")
@@ -449,6 +479,8 @@ def main() -> None:
         regularisers(args.steps)
     if args.only in (None, "threads"):
         wait_policy(min(args.steps, 5))
+    if args.only in (None, "shards"):
+        shards(args.steps)
 
 
 if __name__ == "__main__":

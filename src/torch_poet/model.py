@@ -16,7 +16,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from .config import ModelConfig
 
@@ -35,20 +34,24 @@ class CharRNN(nn.Module):
         )
         self.head = nn.Linear(config.hidden, config.vocab_size)
 
-    def forward(self, idx: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """idx [B, T] -> logits [B, T, V] and the state after the last step."""
-        c, training = self.config, self.training
+    def forward(
+        self, idx: torch.Tensor, state: State | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, State]:
+        """idx [B, T] -> logits [B, T, V] and the state after the last step. In training the dropout masks
+        come from `generator` (torch's default one when None)."""
+        c, training, g = self.config, self.training, generator
         weight = self.embed.weight
         if training and c.embed_dropout:  # drop whole characters: one row mask for the batch
-            weight = weight * mask((weight.size(0), 1), c.embed_dropout, weight.device)
+            weight = weight * mask((weight.size(0), 1), c.embed_dropout, weight.device, g)
         x = F.embedding(idx.t(), weight)  # time-major [T, B, E]: each step reads a contiguous block
         new_state: State = []
         for i, rnn in enumerate(self.rnns):
             if i:
-                x = locked_dropout(x, c.dropout, training)
-            x, s = run_rnn(rnn, x, state[i] if state is not None else None, c.weight_dropout if training else 0.0)
+                x = locked_dropout(x, c.dropout, training, g)
+            s = state[i] if state is not None else None
+            x, s = run_rnn(rnn, x, s, c.weight_dropout if training else 0.0, g)
             new_state.append(s)
-        logits = self.head(locked_dropout(x, c.dropout, training)).transpose(0, 1)
+        logits = self.head(locked_dropout(x, c.dropout, training, g)).transpose(0, 1)
         return logits, new_state
 
     def init_state(self, batch: int, device: torch.device | str = "cpu") -> State:
@@ -56,31 +59,49 @@ class CharRNN(nn.Module):
         return [(h(), h()) if self.config.cell == "lstm" else (h(),) for _ in self.rnns]
 
 
-def mask(shape: tuple[int, ...], p: float, device: torch.device) -> torch.Tensor:
+def mask(
+    shape: tuple[int, ...], p: float, device: torch.device, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Inverted-dropout mask: 0 with probability p, else 1/(1-p). Drawn with torch.rand, from torch's RNG
     (snapshots restore it); PyTorch's CPU bernoulli_ cost a quarter of a training step (BENCHMARKS.md)."""
-    return (torch.rand(shape, device=device) >= p) * (1 / (1 - p))
+    return (torch.rand(shape, device=device, generator=generator) >= p) * (1 / (1 - p))
 
 
-def locked_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+def locked_dropout(x: torch.Tensor, p: float, training: bool, generator: torch.Generator | None = None) -> torch.Tensor:
     """Variational dropout of x [T, B, H]: one mask per sequence, the same at every time step."""
     if not training or p == 0:
         return x
-    return x * mask((1, *x.shape[1:]), p, x.device).to(x.dtype)
+    return x * mask((1, *x.shape[1:]), p, x.device, generator).to(x.dtype)
 
 
-def run_rnn(rnn: nn.Module, x: torch.Tensor, s: tuple | None, weight_dropout: float = 0.0) -> tuple[torch.Tensor, tuple]:
+def run_rnn(
+    rnn: nn.Module,
+    x: torch.Tensor,
+    s: tuple | None,
+    weight_dropout: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, tuple]:
     """nn.LSTM/nn.GRU with our per-layer state layout ([B, H] tensors instead of [1, B, H]); with
-    weight_dropout, the hidden-to-hidden weights get one DropConnect mask for the whole sequence."""
+    weight_dropout, the hidden-to-hidden weights get one DropConnect mask for the whole sequence. The masked
+    weights go to the recurrence's own op (the one nn.LSTM calls) rather than into the module, so that
+    threads may run the model at once (shards.py)."""
+    lstm = isinstance(rnn, nn.LSTM)
     hx = None
     if s is not None:
-        hx = tuple(t.unsqueeze(0) for t in s) if isinstance(rnn, nn.LSTM) else s[0].unsqueeze(0)
-    if weight_dropout:
-        w = rnn.weight_hh_l0
-        y, hn = functional_call(rnn, {"weight_hh_l0": w * mask(w.shape, weight_dropout, w.device)}, (x, hx))
-    else:
+        hx = tuple(t.unsqueeze(0) for t in s) if lstm else s[0].unsqueeze(0)
+    if not weight_dropout:
         y, hn = rnn(x, hx)
-    return y, tuple(t.squeeze(0) for t in hn) if isinstance(hn, tuple) else (hn.squeeze(0),)
+        return y, tuple(t.squeeze(0) for t in hn) if lstm else (hn.squeeze(0),)
+    w = rnn.weight_hh_l0
+    weights = [rnn.weight_ih_l0, w * mask(w.shape, weight_dropout, w.device, generator), rnn.bias_ih_l0, rnn.bias_hh_l0]
+    if hx is None:
+        zeros = x.new_zeros(1, x.size(1), rnn.hidden_size)
+        hx = (zeros, zeros) if lstm else zeros
+    if lstm:
+        y, h, c = torch.lstm(x, hx, weights, True, 1, 0.0, True, False, False)
+        return y, (h.squeeze(0), c.squeeze(0))
+    y, h = torch.gru(x, hx, weights, True, 1, 0.0, True, False, False)
+    return y, (h.squeeze(0),)
 
 
 def detach_state(state: State) -> State:

@@ -38,11 +38,12 @@ class Shape:
 # (about 5x the characters per doubling of the parameters) until `--only sizing` runs on a GPU.
 # Batches: in budgets of a few thousand steps, steps count. At 2.5 M chars 2x384 reached 1.611 nats with
 # 64x128 batches, 1.508 with 32x128 and 1.490 with 16x128, but 16 rows ran at 0.77x the speed of 32 (a loss
-# at equal time); on a CPU 2x512 runs 32 rows as fast as 64 (BENCHMARKS.md, sizing).
+# at equal time); on a CPU 2x512 runs 32 rows as fast as 64. Halving the window instead keeps the speed (the state is carried, so the context stays
+# long): 32x64 reached 1.470 where 32x128 reached 1.505, and 32x32 1.481 (BENCHMARKS.md, sizing).
 SHAPES = (
     Shape(2, 256, 32, 64, 6e-3, 0),
-    Shape(2, 384, 32, 128, 7e-3, 2.5e6),
-    Shape(2, 512, 32, 128, 7e-3, 5e6),
+    Shape(2, 384, 32, 64, 7e-3, 2.5e6),
+    Shape(2, 512, 32, 64, 7e-3, 5e6),
     Shape(3, 768, 128, 128, 3e-3, 40e6),
     Shape(3, 1024, 256, 128, 2e-3, 200e6),
 )
@@ -96,20 +97,22 @@ def probe(shape: Shape, vocab_size: int, cell: str, device: torch.device, dtype:
     from .config import ModelConfig
     from .model import CharRNN
     from .train.loop import train_step
+    from .train.shards import cpu_shards
 
     torch_state = torch.get_rng_state()  # probing must not move the run's random numbers
     model = CharRNN(ModelConfig(vocab_size=vocab_size, cell=cell, layers=shape.layers, hidden=shape.hidden)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.randint(0, vocab_size, (shape.batch_size, shape.seq_len + 1), device=device)
     times = []
-    while sum(times[1:]) < PROBE_SECONDS and len(times) < 4:
-        t = time.perf_counter()
-        train_step(model, opt, x[:, :-1], x[:, 1:], None, dtype, 1.0)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t)
-        if times[0] > 2 * PROBE_SECONDS:  # a slow shape: its warm-up step (an underestimate) will do
-            break
+    with cpu_shards(device, shape.batch_size) as shards:  # the step as the trainer runs it
+        while sum(times[1:]) < PROBE_SECONDS and len(times) < 4:
+            t = time.perf_counter()
+            train_step(model, opt, x[:, :-1], x[:, 1:], None, dtype, 1.0, shards)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append(time.perf_counter() - t)
+            if times[0] > 2 * PROBE_SECONDS:  # a slow shape: its warm-up step (an underestimate) will do
+                break
     torch.set_rng_state(torch_state)
     timed = times[1:] or times
     return len(timed) * shape.batch_size * shape.seq_len / sum(timed)

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import PoetError
 from ..hardware import autocast
 from ..model import CharRNN
+from .shards import Shards
 
 
 class Batches:
@@ -56,7 +58,6 @@ class Batches:
         self.epoch, self.cursor, self.shift = st["epoch"], st["cursor"], st["shift"]
 
 
-@torch.no_grad()
 def evaluate(
     model: CharRNN,
     data: torch.Tensor,
@@ -64,10 +65,12 @@ def evaluate(
     dtype: torch.dtype,
     max_chars: int | None = None,
     stop: Callable[[], bool] = lambda: False,
+    shards: Shards | None = None,
 ) -> tuple[float, float]:
     """Mean cross-entropy (nats/char) and accuracy over `data`, split into a few contiguous streams
-    whose recurrent state is carried across windows, as a reader would see the text. `stop()` is
-    asked between windows, so an interrupt does not wait for the whole split."""
+    whose recurrent state is carried across windows, as a reader would see the text; the streams by
+    shards where training runs so. `stop()` is asked between windows, so an interrupt does not wait for
+    the whole split."""
     was_training = model.training
     model.eval()
     if max_chars:  # None or 0: all
@@ -78,19 +81,24 @@ def evaluate(
         raise PoetError("the validation split is empty: use a larger library or a larger --val-fraction")
     x = data[: streams * n].view(streams, n)
     y = data[1 : streams * n + 1].view(streams, n)
-    device = next(model.parameters()).device
-    total, correct, state = torch.zeros((), device=device), torch.zeros((), device=device), None
-    for i in range(0, n, seq_len):
-        if stop():
-            raise KeyboardInterrupt
-        with autocast(device, dtype):
-            logits, state = model(x[:, i : i + seq_len], state)
-        logits = logits.float()
-        target = y[:, i : i + seq_len]
-        total += torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.size(-1)), target.reshape(-1), reduction="sum"
-        )
-        correct += (logits.argmax(-1) == target).sum()
-    model.train(was_training)
+
+    @torch.no_grad()  # per thread
+    def score(_, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(summed cross-entropy, correct guesses) of these streams."""
+        sums, state = torch.zeros(2, device=x.device), None
+        for i in range(0, n, seq_len):
+            if stop():
+                raise KeyboardInterrupt
+            with autocast(x.device, dtype):
+                logits, state = model(x[:, i : i + seq_len], state)
+            logits, target = logits.float(), y[:, i : i + seq_len]
+            sums[0] += F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1), reduction="sum")
+            sums[1] += (logits.argmax(-1) == target).sum()
+        return sums
+
+    try:
+        total, correct = (sum(shards.map(score, x, y)) if shards and streams >= shards.n else score(0, x, y)).tolist()
+    finally:
+        model.train(was_training)
     count = streams * n
-    return total.item() / count, correct.item() / count
+    return total / count, correct / count

@@ -33,6 +33,7 @@ from .display import Display
 from .hooks import Hook, Stats, TensorBoard
 from .lock import training_lock
 from .samples import Samples
+from .shards import Shards, cpu_shards
 
 PROFILE = ("data", "train", "eval", "hooks", "snapshot")  # where the time goes, logged at the first snapshots
 
@@ -53,14 +54,21 @@ def lr_at(cfg: TrainConfig, step: int, elapsed: float) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
 
 
-def train_step(net, opt, x: torch.Tensor, y: torch.Tensor, state, dtype: torch.dtype, clip: float):
-    """Forward, backward, clip, AdamW: (loss without a host sync, the carried state detached)."""
-    with autocast(x.device, dtype):
-        logits, state = net(x, state)
-    loss = cross_entropy(logits, y)
+def train_step(
+    net, opt, x: torch.Tensor, y: torch.Tensor, state, dtype: torch.dtype, clip: float, shards: Shards | None = None
+):
+    """Forward, backward (by shards on a CPU with several cores), clip, AdamW: (loss without a host sync,
+    the carried state detached)."""
+    params = [p for g in opt.param_groups for p in g["params"]]
     opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
+    if shards:
+        loss, state = shards.backward(net, x, y, state, dtype, params)
+    else:
+        with autocast(x.device, dtype):
+            logits, state = net(x, state)
+        loss = cross_entropy(logits, y)
+        loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)
     opt.step()
     return loss.detach(), detach_state(state)
 
@@ -148,6 +156,7 @@ class Trainer:
             **({"sizing": sizing} if sizing else {}),  # how the shape was picked (sizing.Choice.record)
         }
         self.stop = StopRequest()
+        self.shards: Shards | None = None  # while running on a CPU with several cores
         self.profile = dict.fromkeys(PROFILE, 0.0)
         tensorboard = TensorBoard(self.dir) if cfg.tensorboard and self.dist.main else None
         self.samples = Samples(tensorboard)
@@ -200,7 +209,7 @@ class Trainer:
                 return self.history
             net = distributed.wrap(self.model, self.cfg.compile)  # the DDP wrapper: averages the gradients
             try:
-                with self.stop, self._hooks_running():
+                with self.stop, self._sharded(), self._hooks_running():
                     self._train(net)
             except KeyboardInterrupt:
                 self._snapshot("last")
@@ -222,6 +231,19 @@ class Trainer:
             yield
         finally:
             self.trigger("on_end")
+
+    @contextmanager
+    def _sharded(self) -> Iterator[None]:
+        """On a CPU, each batch by shards, one per core (shards.py); a process of a data-parallel job, or a
+        compiled model, takes its rows whole."""
+        if self.dist.world > 1 or self.cfg.compile:
+            yield
+            return
+        with cpu_shards(self.device, self.cfg.batch_size) as self.shards:
+            try:
+                yield
+            finally:
+                self.shards = None
 
     def _lock(self):
         """Rank 0 holds the model's training lock for the job."""
@@ -268,7 +290,7 @@ class Trainer:
                 self.state = None
             # forward, backward, clip and step
             t1 = time.monotonic()
-            loss, self.state = train_step(net, self.opt, x, y, self.state, self.dtype, cfg.grad_clip)
+            loss, self.state = train_step(net, self.opt, x, y, self.state, self.dtype, cfg.grad_clip, self.shards)
             self.step += 1
             window.add(loss, x.numel())
             now = time.monotonic()
@@ -290,7 +312,9 @@ class Trainer:
         t = time.monotonic()
         # with several ranks an interrupt waits for the evaluation, so that all stop at the same step
         stop = (lambda: self.stop.requested) if self.dist.world == 1 else (lambda: False)
-        val_loss, val_acc = evaluate(self.model, self.val, self.cfg.seq_len, self.dtype, self.cfg.eval_chars, stop)
+        val_loss, val_acc = evaluate(
+            self.model, self.val, self.cfg.seq_len, self.dtype, self.cfg.eval_chars, stop, self.shards
+        )
         self.profile["eval"] += time.monotonic() - t
         t = time.monotonic()
         columns = {k: v for answer in self.trigger("on_evaluate") for k, v in answer.items()}
