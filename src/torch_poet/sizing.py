@@ -38,8 +38,9 @@ class Shape:
 # (about 5x the characters per doubling of the parameters) until `--only sizing` runs on a GPU.
 # Batches: in budgets of a few thousand steps, steps count. At 2.5 M chars 2x384 reached 1.611 nats with
 # 64x128 batches, 1.508 with 32x128 and 1.490 with 16x128, but 16 rows ran at 0.77x the speed of 32 (a loss
-# at equal time); on a CPU 2x512 runs 32 rows as fast as 64. Halving the window instead keeps the speed (the state is carried, so the context stays
-# long): 32x64 reached 1.470 where 32x128 reached 1.505, and 32x32 1.481 (BENCHMARKS.md, sizing).
+# at equal time); on a CPU 2x512 runs 32 rows as fast as 64. Halving the window instead keeps the speed
+# (the state is carried, so the context stays long): 32x64 reached 1.470 where 32x128 reached 1.505, and
+# 32x32 1.481; 2x512 over 20 minutes ended at 1.432 with 32x64 and 1.436 with 32x128 (BENCHMARKS.md).
 SHAPES = (
     Shape(2, 256, 32, 64, 6e-3, 0),
     Shape(2, 384, 32, 64, 7e-3, 2.5e6),
