@@ -1,20 +1,17 @@
 """A CPU step by shards (train/shards.py) is the same step as one call: the same loss, gradients, state and
-validation figures; a run by shards repeats exactly and resumes exactly."""
+validation figures, and it repeats from the seed (a run by shards resumes exactly: test_train.py)."""
 
-import warnings
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import torch
 
 from torch_poet.model import CharRNN, ModelConfig
-from torch_poet.train import Trainer
 from torch_poet.train.data import evaluate
 from torch_poet.train.loop import train_step
 from torch_poet.train.shards import Shards, cpu_shards, join_state, split_state
 
-from test_train import SHAKESPEARE, lib, params, tiny
+from test_train import params
 
 
 @pytest.fixture
@@ -93,22 +90,3 @@ def test_shards_only_where_they_pay(two_threads):
     for device, rows in (("cpu", 8), ("cuda", 32), ("mps", 32)):  # too few rows; not a CPU
         with cpu_shards(torch.device(device), rows) as s:
             assert s is None and torch.get_num_threads() == 2
-
-
-def test_a_run_by_shards_resumes_exactly(tmp_path: Path, two_threads):
-    text = SHAKESPEARE.read_text()[:30_000]
-    mcfg = dict(layers=2, hidden=32, dropout=0.2)  # the shards' masks come from the RNG snapshots keep
-    cfg = dict(min_lr_ratio=1.0, batch_size=16, seq_len=16)  # 16 rows: two shards
-    straight = Trainer(lib(text), tmp_path / "a", ModelConfig(**mcfg), tiny(steps=30, **cfg))
-    straight.run()
-    first = Trainer(lib(text), tmp_path / "b", ModelConfig(**mcfg), tiny(steps=15, **cfg))
-    first.run()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "resuming with changed settings: steps"
-        resumed = Trainer(lib(text), tmp_path / "b", ModelConfig(**mcfg), tiny(steps=30, **cfg))
-    resumed.run()
-    a, b = params(straight.model), params(resumed.model)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert straight.history[-1]["val_loss"] == resumed.history[-1]["val_loss"]
-    assert [h["step"] for h in resumed.history] == [15, 30]
-    assert torch.get_num_threads() == 2  # the run gave PyTorch its threads back
