@@ -212,6 +212,18 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def two_threads():
+    """Two of PyTorch's threads, so that a CPU step trains by shards (train/shards.py) on any machine, one core
+    included."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
 # --- `poet serve` -------------------------------------------------------------------------------------------------
 
 PRIDE_AND_PREJUDICE = "https://www.gutenberg.org/ebooks/1342"

@@ -15,15 +15,6 @@ from test_train import params
 
 
 @pytest.fixture
-def two_threads():
-    """Shards need two or more of PyTorch's threads (the cores here); a 1-core machine gets two as well."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
 def shards():
     with ThreadPoolExecutor(3) as pool:
         yield Shards(pool, 3)

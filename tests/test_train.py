@@ -78,29 +78,24 @@ def params(model):
 
 
 @pytest.mark.parametrize("rows", [4, 16])  # 4: one call; 16: two shards of 8 rows (train/shards.py)
-def test_resume_is_exact(tmp_path, rows):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # two of PyTorch's threads, so that 16 rows train by shards on any machine
-    try:
-        text = SHAKESPEARE.read_text()[:30_000]
-        mcfg = dict(layers=2, hidden=32, dropout=0.2)  # dropout: the RNG state (and the shards' seeds) restored too
-        cfg = dict(min_lr_ratio=1.0, batch_size=rows, seq_len=16)  # same schedule whatever the horizon
-        straight = Trainer(lib(text), tmp_path / "a", ModelConfig(**mcfg), tiny(steps=40, **cfg))
-        straight.run()
-        first = Trainer(lib(text), tmp_path / "b", ModelConfig(**mcfg), tiny(steps=20, **cfg))
-        first.run()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "resuming with changed settings: steps"
-            resumed = Trainer(lib(text), tmp_path / "b", ModelConfig(**mcfg), tiny(steps=40, **cfg))
-        assert resumed.step == 20
-        resumed.run()
-        a, b = params(straight.model), params(resumed.model)
-        assert all(torch.equal(a[k], b[k]) for k in a)
-        assert straight.history[-1]["val_loss"] == resumed.history[-1]["val_loss"]
-        assert [h["step"] for h in resumed.history] == [20, 40]
-        assert torch.get_num_threads() == 2  # a run by shards gives PyTorch its threads back
-    finally:
-        torch.set_num_threads(threads)
+def test_resume_is_exact(tmp_path, rows, two_threads):
+    text = SHAKESPEARE.read_text()[:30_000]
+    mcfg = dict(layers=2, hidden=32, dropout=0.2)  # dropout: the RNG state (and the shards' seeds) restored too
+    cfg = dict(min_lr_ratio=1.0, batch_size=rows, seq_len=16)  # same schedule whatever the horizon
+    straight = Trainer(lib(text), tmp_path / "a", ModelConfig(**mcfg), tiny(steps=40, **cfg))
+    straight.run()
+    first = Trainer(lib(text), tmp_path / "b", ModelConfig(**mcfg), tiny(steps=20, **cfg))
+    first.run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "resuming with changed settings: steps"
+        resumed = Trainer(lib(text), tmp_path / "b", ModelConfig(**mcfg), tiny(steps=40, **cfg))
+    assert resumed.step == 20
+    resumed.run()
+    a, b = params(straight.model), params(resumed.model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert straight.history[-1]["val_loss"] == resumed.history[-1]["val_loss"]
+    assert [h["step"] for h in resumed.history] == [20, 40]
+    assert torch.get_num_threads() == 2  # a run by shards gives PyTorch its threads back
 
 
 def test_incompatible_resume_names_the_difference(tmp_path):
