@@ -23,6 +23,7 @@ from torch_poet.library import Library, Text, readability
 from torch_poet.model import ModelConfig
 from torch_poet.generate import generate
 from torch_poet.train import TrainConfig, Trainer
+from torch_poet.train.loop import lr_at
 from torch_poet.train.samples import MEASURE_TEMPERATURE, sample_prompt
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -59,6 +60,16 @@ def test_learns_real_text(tmp_path):
         seed=t.cfg.seed + t.step,
     )[0]  # the snapshot's sample, again
     assert 0 < t.history[-1]["readability"] == round(readability(measured, t.library.words), 4)
+
+
+def test_learning_rate_warms_up_then_decays_linearly_over_the_horizon():
+    cfg = TrainConfig(lr=0.01, warmup_steps=10, steps=110, min_lr_ratio=0.0)
+    assert lr_at(cfg, 0, 0) == pytest.approx(0.001) and lr_at(cfg, 9, 0) == pytest.approx(0.01)
+    assert lr_at(cfg, 55, 0) == pytest.approx(0.005) and lr_at(cfg, 110, 0) == 0.0
+    by_time = TrainConfig(lr=0.01, warmup_steps=10, minutes=10, min_lr_ratio=0.1)  # the further horizon counts
+    assert lr_at(by_time, 20, 450) == pytest.approx(0.01 * (0.1 + 0.9 * 0.25))
+    assert lr_at(by_time, 10**6, 10**6) == pytest.approx(0.001)
+    assert lr_at(TrainConfig(lr=0.01, warmup_steps=10), 10**6, 10**6) == 0.01  # until stopped: constant
 
 
 def test_overfits_a_repeated_string(tmp_path):

@@ -92,7 +92,7 @@ class TrainConfig:
     batch_size: int = opt(64, "streams trained side by side in each step")
     seq_len: int = opt(128, "characters per stream in each step (backprop through time)")
     lr: float = opt(7e-3, "peak learning rate of AdamW")
-    min_lr_ratio: float = opt(0.1, "the learning rate decays to lr * this by the end of --minutes/--steps")
+    min_lr_ratio: float = opt(0.0, "the learning rate decays linearly to lr * this by the end of --minutes/--steps")
     warmup_steps: int = opt(100, "steps of linear learning-rate warm-up")
     weight_decay: float = opt(0.1, "AdamW weight decay, on every parameter")
     grad_clip: float = opt(1.0, "clip the gradient norm to this")
