@@ -20,10 +20,11 @@ from conftest import poet, wait_for_snapshot
 from torch_poet import checkpoint
 from torch_poet.errors import PoetError
 from torch_poet.library import Library, Text, readability
-from torch_poet.model import ModelConfig
+from torch_poet.model import CharRNN, ModelConfig
 from torch_poet.generate import generate
 from torch_poet.train import TrainConfig, Trainer
-from torch_poet.train.loop import lr_at
+from torch_poet.train.loop import lr_at, param_groups
+from torch_poet.train.resume import regroup
 from torch_poet.train.samples import MEASURE_TEMPERATURE, sample_prompt
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -70,6 +71,28 @@ def test_learning_rate_warms_up_then_decays_linearly_over_the_horizon():
     assert lr_at(by_time, 20, 450) == pytest.approx(0.01 * (0.1 + 0.9 * 0.25))
     assert lr_at(by_time, 10**6, 10**6) == pytest.approx(0.001)
     assert lr_at(TrainConfig(lr=0.01, warmup_steps=10), 10**6, 10**6) == 0.01  # until stopped: constant
+
+
+def test_weight_decay_spares_biases_and_the_embedding_and_one_group_snapshots_still_resume():
+    model = CharRNN(ModelConfig(vocab_size=20, layers=2, hidden=16))
+    decayed, spared = param_groups(model, 0.1)
+    name = {id(p): n for n, p in model.named_parameters()}
+    assert sorted(name[id(p)] for p in decayed["params"]) == [
+        "head.weight",
+        *(f"rnns.{i}.weight_{w}_l0" for i in (0, 1) for w in ("hh", "ih")),
+    ]
+    assert {name[id(p)] for p in spared["params"]} == {"embed.weight", "head.bias"} | {
+        f"rnns.{i}.bias_{w}_l0" for i in (0, 1) for w in ("hh", "ih")
+    }
+    assert (decayed["weight_decay"], spared["weight_decay"]) == (0.1, 0.0)
+    # an optimizer state saved with one group, in the model's order, lands on the same parameters
+    old = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.randint(0, 20, (2, 5)))[0].sum().backward()
+    old.step()
+    new = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-3)
+    new.load_state_dict(regroup(old.state_dict(), model, new))
+    for p in model.parameters():
+        assert torch.equal(new.state[p]["exp_avg"], old.state[p]["exp_avg"]) and new.state[p]["step"] == 1
 
 
 def test_overfits_a_repeated_string(tmp_path):

@@ -94,7 +94,7 @@ class TrainConfig:
     lr: float = opt(7e-3, "peak learning rate of AdamW")
     min_lr_ratio: float = opt(0.0, "the learning rate decays linearly to lr * this by the end of --minutes/--steps")
     warmup_steps: int = opt(100, "steps of linear learning-rate warm-up")
-    weight_decay: float = opt(0.1, "AdamW weight decay, on every parameter")
+    weight_decay: float = opt(0.1, "AdamW weight decay on the weight matrices (biases and the embedding are spared)")
     grad_clip: float = opt(1.0, "clip the gradient norm to this")
     minutes: float | None = opt(None, "total training minutes of the model (default: until stopped)")
     steps: int | None = opt(None, "total optimizer steps of the model (default: until stopped)")

@@ -60,6 +60,17 @@ def state_tensors(gen: torch.Generator, device: torch.device, carried: list | No
     return tensors
 
 
+def regroup(saved: dict, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict:
+    """A snapshot written before biases and the embedding had a group of their own holds one group, in
+    the model's parameter order: its state, under this optimizer's groups."""
+    if len(saved["param_groups"]) != 1 or len(opt.param_groups) == 1:
+        return saved
+    index = {id(p): i for i, p in enumerate(p for g in opt.param_groups for p in g["params"])}
+    state = {index[id(p)]: saved["state"][i] for i, p in enumerate(model.parameters()) if i in saved["state"]}
+    hyper = {k: v for k, v in saved["param_groups"][0].items() if k != "params"}
+    return {"state": state, "param_groups": [{**g, **hyper} for g in opt.state_dict()["param_groups"]]}
+
+
 def restore(
     tensors: dict[str, torch.Tensor],
     header: dict[str, str],
@@ -74,9 +85,9 @@ def restore(
     the carried state; a PoetError if the snapshot is not a complete training state."""
     try:
         checkpoint.fit(model, checkpoint.split(tensors, "model."))
-        opt.load_state_dict(checkpoint.optimizer_state(tensors, header))
-        for g in opt.param_groups:
-            g["weight_decay"] = weight_decay
+        opt.load_state_dict(regroup(checkpoint.optimizer_state(tensors, header), model, opt))
+        for g, decay in zip(opt.param_groups, (weight_decay, 0.0)):  # as loop.param_groups orders them
+            g["weight_decay"] = decay
         meta = json.loads(header["meta"])
         progress = (meta["step"], meta["elapsed"], meta.get("best", math.inf))
         batches.restore(meta["data"])
