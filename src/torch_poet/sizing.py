@@ -53,11 +53,12 @@ TRAIN_FIELDS = ("batch_size", "seq_len", "lr")
 
 
 def dropout_for(epochs: float) -> float:
-    """Variational dropout for a run that sees its training text `epochs` times: next to none for less
-    than a pass (nothing repeats, so nothing to overfit), rising to 0.35 (2x512's best at ~15 passes,
-    BENCHMARKS.md). Weight decay 0.1 does part of the work: at 5.5 passes of 2x384 it scored 1.4222 nats
-    with dropout 0.10 against 1.4283 with 0.17 (BENCHMARKS.md, weight decay)."""
-    return round(min(0.35, 0.02 * epochs), 2)
+    """Variational dropout for a run that sees its training text `epochs` times: none for the first three
+    passes (too little repeats to overfit, and dropout slows learning), then 0.02 more per pass up to 0.35
+    (2x512's best at ~15 passes, BENCHMARKS.md). Weight decay 0.1 and the linear decay to zero do part of
+    the work: at 5.5 passes of 2x384, dropout 0.05 scored 1.4063 nats against 1.4171 with 0.10
+    (BENCHMARKS.md, the schedule)."""
+    return round(min(0.35, max(0.0, 0.02 * (epochs - 3))), 2)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ def name(s: Shape) -> str:
 
 
 def probe(shape: Shape, vocab_size: int, cell: str, device: torch.device, dtype: torch.dtype) -> float:
-    """Training chars/s of `shape` on `device`: one warm-up step, then steps for up to PROBE_SECONDS."""
+    """Training chars/s of `shape` on `device`: one warm-up step, then steps for up to PROBE_SECONDS, timed
+    by the fastest (other work on the machine only ever slows a step down)."""
     import torch
 
     from .config import ModelConfig
@@ -116,8 +118,7 @@ def probe(shape: Shape, vocab_size: int, cell: str, device: torch.device, dtype:
             if times[0] > 2 * PROBE_SECONDS:  # a slow shape: its warm-up step (an underestimate) will do
                 break
     torch.set_rng_state(torch_state)
-    timed = times[1:] or times
-    return len(timed) * shape.batch_size * shape.seq_len / sum(timed)
+    return shape.batch_size * shape.seq_len / min(times[1:] or times)
 
 
 def choose(
