@@ -53,7 +53,7 @@ def lr_at(cfg: TrainConfig, step: int, elapsed: float) -> float:
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     """AdamW's groups: weight decay on the weight matrices, none on biases and the embedding, as nanoGPT
     does (at 7.5 passes of 2x384: 1.4061 nats against 1.4219 with all decayed; BENCHMARKS.md, the
-    schedule). Decayed first: `resume.restore` relies on the order."""
+    schedule)."""
     named = list(model.named_parameters())
     decayed = {n for n, p in named if p.dim() >= 2 and not n.startswith("embed.")}
     return [
@@ -189,7 +189,7 @@ class Trainer:
 
     def _restore(self, tensors: dict[str, torch.Tensor], header: dict[str, str]) -> None:
         (self.step, self.elapsed, self.best), self.state = resume.restore(
-            tensors, header, self.model, self.opt, self.cfg.weight_decay, self.batches, self.gen
+            tensors, header, self.model, self.opt, self.batches, self.gen
         )
 
     def _seed_rank(self) -> None:

@@ -76,7 +76,6 @@ def restore(
     header: dict[str, str],
     model: torch.nn.Module,
     opt: torch.optim.Optimizer,
-    weight_decay: float,
     batches: Batches,
     gen: torch.Generator,
 ) -> tuple[tuple[int, float, float], list | None]:
@@ -85,8 +84,9 @@ def restore(
     the carried state; a PoetError if the snapshot is not a complete training state."""
     try:
         checkpoint.fit(model, checkpoint.split(tensors, "model."))
+        decays = [g["weight_decay"] for g in opt.param_groups]  # this run's, not the snapshot's
         opt.load_state_dict(regroup(checkpoint.optimizer_state(tensors, header), model, opt))
-        for g, decay in zip(opt.param_groups, (weight_decay, 0.0)):  # as loop.param_groups orders them
+        for g, decay in zip(opt.param_groups, decays):
             g["weight_decay"] = decay
         meta = json.loads(header["meta"])
         progress = (meta["step"], meta["elapsed"], meta.get("best", math.inf))
