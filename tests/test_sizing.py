@@ -44,21 +44,23 @@ def test_shorter_budget_and_slower_device_get_smaller_shapes():
         assert c.chars_per_sec * minutes * 60 >= c.shape.min_chars
 
 
-def test_dropout_grows_with_the_epochs_the_budget_allows():
+def test_dropout_and_weight_decay_grow_with_the_epochs_the_budget_allows():
     small, large = pick(10, 3e9, train_chars=100_000_000), pick(10, 3e9, train_chars=1_000_000)
     assert small.shape == large.shape and small.dropout < large.dropout
+    assert small.weight_decay < large.weight_decay and small.fields()["weight_decay"] == small.weight_decay
     assert sizing.dropout_for(0.5) < sizing.dropout_for(5) < sizing.dropout_for(50) <= 0.35
+    assert sizing.weight_decay_for(0.5) < sizing.weight_decay_for(5) == sizing.weight_decay_for(50)
 
 
 def test_explicit_fields_win():
     library = Library.from_texts([Text("t", "t", "a", "some text " * 1000)])
-    mcfg, tcfg, picked = sizing.apply(ModelConfig(dropout=0.5), TrainConfig(minutes=60, lr=1e-3), library,
-                                      {"dropout", "lr", "minutes"}, rate=device(3e12))  # fmt: skip
+    mcfg, tcfg, picked = sizing.apply(ModelConfig(dropout=0.5), TrainConfig(minutes=60, lr=1e-3, weight_decay=0.02),
+                                      library, {"dropout", "lr", "minutes", "weight_decay"}, rate=device(3e12))  # fmt: skip
     big = sizing.SHAPES[-1]
-    assert (mcfg.dropout, tcfg.lr) == (0.5, 1e-3)  # named: kept
+    assert (mcfg.dropout, tcfg.lr, tcfg.weight_decay) == (0.5, 1e-3, 0.02)  # named: kept
     assert (mcfg.layers, mcfg.hidden, tcfg.batch_size, tcfg.seq_len) == (big.layers, big.hidden, big.batch_size,
                                                                          big.seq_len)  # the rest: sized  # fmt: skip
-    assert "lr 0.001, dropout 0.5" in picked["picked"] and picked["device"].endswith(("CPU core", "CPU cores"))
+    assert "lr 0.001, dropout 0.5, weight decay 0.02" in picked["picked"] and picked["device"].endswith(("CPU core", "CPU cores"))
     # a named model shape is the user's: nothing is probed or changed
     probed = []
     named = sizing.apply(

@@ -50,22 +50,30 @@ SHAPES = (
     Shape(3, 1024, 256, 128, 2e-3, 200e6),
 )
 MODEL_FIELDS = ("layers", "hidden", "dropout")
-TRAIN_FIELDS = ("batch_size", "seq_len", "lr")
+TRAIN_FIELDS = ("batch_size", "seq_len", "lr", "weight_decay")
 
 
 def dropout_for(epochs: float) -> float:
     """Variational dropout for a run that sees its training text `epochs` times: none for the first three
-    passes (too little repeats to overfit, and dropout slows learning), then 0.02 more per pass up to 0.35
-    (2x512's best at ~15 passes, BENCHMARKS.md). Weight decay 0.1 and the linear decay to zero do part of
-    the work: at 5.5 passes of 2x384, dropout 0.05 scored 1.4063 nats against 1.4171 with 0.10
-    (BENCHMARKS.md, the schedule)."""
-    return round(min(0.35, max(0.0, 0.02 * (epochs - 3))), 2)
+    passes (too little repeats to overfit, and dropout slows learning), then 0.03 more per pass up to 0.35
+    (2x512's best at ~15 passes, BENCHMARKS.md). At 7.5 passes of 2x384 (weight decay 0.1 on the matrices,
+    linear decay to zero) dropout 0.13 scored 1.4003 nats, 0.18 1.4027, 0.09 1.4061 and 0 1.4214; with
+    weight decay 0.3, 0.13 scored 1.3931 (BENCHMARKS.md, the schedule)."""
+    return round(min(0.35, max(0.0, 0.03 * (epochs - 3))), 2)
+
+
+def weight_decay_for(epochs: float) -> float:
+    """AdamW's weight decay on the matrices: nanoGPT's 0.1 while the text is seen fewer than three times,
+    then 0.3. At 7.5 passes of 2x384 0.3 scored 1.3931 nats against 1.4003; below three passes it only slows
+    learning (the 3.5-minute demo: 1.445 nats against 1.357; BENCHMARKS.md, the schedule)."""
+    return 0.1 if epochs < 3 else 0.3
 
 
 @dataclass(frozen=True)
 class Choice:
     shape: Shape
     dropout: float
+    weight_decay: float
     minutes: float
     chars_per_sec: float  # the picked shape's probed training speed
     device: str  # in words: "2 CPU cores", "NVIDIA H200"
@@ -75,13 +83,13 @@ class Choice:
         """What the choice sets: the model's and the training config's fields."""
         s = self.shape
         return dict(layers=s.layers, hidden=s.hidden, dropout=self.dropout, batch_size=s.batch_size,
-                    seq_len=s.seq_len, lr=s.lr)  # fmt: skip
+                    seq_len=s.seq_len, lr=s.lr, weight_decay=self.weight_decay)  # fmt: skip
 
     def describe(self, mcfg, tcfg) -> str:
         """One line naming the budget, the device and the shape trained (explicit flags included)."""
         budget = f"{self.minutes:g} minutes" if self.minutes != LONG_RUN_MINUTES else "a long run"
         return (f"{budget} on {self.device}: {mcfg.layers}×{mcfg.hidden} {mcfg.cell.upper()}, batch "
-                f"{tcfg.batch_size}×{tcfg.seq_len}, lr {tcfg.lr:g}, dropout {mcfg.dropout:g} "
+                f"{tcfg.batch_size}×{tcfg.seq_len}, lr {tcfg.lr:g}, dropout {mcfg.dropout:g}, weight decay {tcfg.weight_decay:g} "
                 f"(probed {self.chars_per_sec:,.0f} chars/s)")  # fmt: skip
 
     def record(self, mcfg, tcfg) -> dict:
@@ -147,7 +155,7 @@ def choose(
             break
         pick, pick_rate = shape, r
     epochs = pick_rate * budget * 60 / max(train_chars, 1)
-    return Choice(pick, dropout_for(epochs), budget, pick_rate, device_words(device), probed)
+    return Choice(pick, dropout_for(epochs), weight_decay_for(epochs), budget, pick_rate, device_words(device), probed)
 
 
 def size(choice: Choice, explicit: set[str]) -> tuple[dict, dict]:
