@@ -60,7 +60,8 @@ def test_explicit_fields_win():
     assert (mcfg.dropout, tcfg.lr, tcfg.weight_decay) == (0.5, 1e-3, 0.02)  # named: kept
     assert (mcfg.layers, mcfg.hidden, tcfg.batch_size, tcfg.seq_len) == (big.layers, big.hidden, big.batch_size,
                                                                          big.seq_len)  # the rest: sized  # fmt: skip
-    assert "lr 0.001, dropout 0.5, weight decay 0.02" in picked["picked"] and picked["device"].endswith(("CPU core", "CPU cores"))
+    assert "lr 0.001, dropout 0.5, weight decay 0.02" in picked["picked"]
+    assert picked["device"].endswith(("CPU core", "CPU cores"))
     # a named model shape is the user's: nothing is probed or changed
     probed = []
     named = sizing.apply(

@@ -51,6 +51,7 @@ SHAPES = (
 )
 MODEL_FIELDS = ("layers", "hidden", "dropout")
 TRAIN_FIELDS = ("batch_size", "seq_len", "lr", "weight_decay")
+REPEATS = 3  # passes over the text from which a run overfits enough to pay for regularising it
 
 
 def dropout_for(epochs: float) -> float:
@@ -59,14 +60,14 @@ def dropout_for(epochs: float) -> float:
     (2x512's best at ~15 passes, BENCHMARKS.md). At 7.5 passes of 2x384 (weight decay 0.1 on the matrices,
     linear decay to zero) dropout 0.13 scored 1.4003 nats, 0.18 1.4027, 0.09 1.4061 and 0 1.4214; with
     weight decay 0.3, 0.13 scored 1.3931 (BENCHMARKS.md, the schedule)."""
-    return round(min(0.35, max(0.0, 0.03 * (epochs - 3))), 2)
+    return round(min(0.35, max(0.0, 0.03 * (epochs - REPEATS))), 2)
 
 
 def weight_decay_for(epochs: float) -> float:
     """AdamW's weight decay on the matrices: nanoGPT's 0.1 while the text is seen fewer than three times,
     then 0.3. At 7.5 passes of 2x384 0.3 scored 1.3931 nats against 1.4003; below three passes it only slows
     learning (the 3.5-minute demo: 1.445 nats against 1.357; BENCHMARKS.md, the schedule)."""
-    return 0.1 if epochs < 3 else 0.3
+    return 0.1 if epochs < REPEATS else 0.3
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,8 @@ class Choice:
         """One line naming the budget, the device and the shape trained (explicit flags included)."""
         budget = f"{self.minutes:g} minutes" if self.minutes != LONG_RUN_MINUTES else "a long run"
         return (f"{budget} on {self.device}: {mcfg.layers}×{mcfg.hidden} {mcfg.cell.upper()}, batch "
-                f"{tcfg.batch_size}×{tcfg.seq_len}, lr {tcfg.lr:g}, dropout {mcfg.dropout:g}, weight decay {tcfg.weight_decay:g} "
-                f"(probed {self.chars_per_sec:,.0f} chars/s)")  # fmt: skip
+                f"{tcfg.batch_size}×{tcfg.seq_len}, lr {tcfg.lr:g}, dropout {mcfg.dropout:g}, "
+                f"weight decay {tcfg.weight_decay:g} (probed {self.chars_per_sec:,.0f} chars/s)")  # fmt: skip
 
     def record(self, mcfg, tcfg) -> dict:
         """What config.json keeps of the choice."""
@@ -155,7 +156,9 @@ def choose(
             break
         pick, pick_rate = shape, r
     epochs = pick_rate * budget * 60 / max(train_chars, 1)
-    return Choice(pick, dropout_for(epochs), weight_decay_for(epochs), budget, pick_rate, device_words(device), probed)
+    return Choice(
+        pick, dropout_for(epochs), weight_decay_for(epochs), budget, pick_rate, device_words(device), probed
+    )
 
 
 def size(choice: Choice, explicit: set[str]) -> tuple[dict, dict]:

@@ -46,6 +46,7 @@ def register_train(sub) -> None:
     from ..config import ModelConfig, TrainConfig
     from ..sizing import MODEL_FIELDS, TRAIN_FIELDS
 
+    sized = MODEL_FIELDS + TRAIN_FIELDS
     p = add_command(
         sub,
         "train",
@@ -53,7 +54,7 @@ def register_train(sub) -> None:
         help="train (or resume) a model on a library of books",
         description="Train a character-level LSTM on a library. Rerunning the same command resumes from the last "
         "snapshot. --minutes/--steps are totals for the model; without them it trains until Ctrl-C. A new model's "
-        "shape (layers, hidden, dropout, batch, seq-len, lr) is sized to this device and --minutes after a few "
+        f"shape ({', '.join(f.replace('_', '-') for f in sized)}) is sized to this device and --minutes after a few "
         "seconds of probing, unless given; the choice is printed and kept in config.json.",
         epilog="examples:\n  poet train --minutes 10\n  poet train --project austen --author 'jane austen' --minutes 30\n"
         "  poet train --project mine --file notes.txt --layers 2 --hidden 256 --seq-len 64 --batch-size 256\n"
@@ -67,7 +68,6 @@ def register_train(sub) -> None:
     p.add_argument("--nproc", type=int, default=1, help="data-parallel worker processes on this machine: one per "
                    "GPU, or a few on CPU (default: 1; for several machines run it under torchrun)")  # fmt: skip
     add_library_args(p)
-    sized = MODEL_FIELDS + TRAIN_FIELDS
     add_dataclass_args(p.add_argument_group("model"), ModelConfig, skip=("vocab_size",), sized=sized)
     add_dataclass_args(p.add_argument_group("training"), TrainConfig, sized=sized)
 
