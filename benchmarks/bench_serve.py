@@ -22,7 +22,8 @@ import httpx2 as httpx
 import torch
 
 from torch_poet.config import ModelConfig, TrainConfig
-from torch_poet.library import LibrarySpec, build
+from torch_poet.config import LibrarySpec
+from torch_poet.library import build
 from torch_poet.poet import Poet
 from torch_poet.train import Trainer
 

@@ -56,7 +56,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from torch_poet import sizing
-from torch_poet.library import WOMEN_WRITERS, Library, Text, build
+from torch_poet.config import WOMEN_WRITERS
+from torch_poet.library import Library, Text, build
 from torch_poet.model import CharRNN, ModelConfig
 from torch_poet.train import TrainConfig, Trainer, train_step
 from torch_poet.train.data import Batches

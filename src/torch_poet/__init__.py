@@ -3,11 +3,11 @@ verbatim quote in the generated text coloured, named and linked to its source.
 
 The whole workflow from Python (or a notebook)::
 
-    from torch_poet import LibrarySpec, build_library, Trainer, TrainConfig, ModelConfig, Poet
+    from torch_poet import LibrarySpec, Poet, Start, Trainer, build_library, standard_hooks
 
     library = build_library(LibrarySpec(author=["jane austen"], language=["en"]))
-    trainer = Trainer(library, "models/austen", ModelConfig(hidden=256), TrainConfig(minutes=5))
-    trainer.run()                       # blocking; rerun to resume
+    start = Start.resolve("models/austen", {"hidden": 256, "minutes": 5})  # the saved model, if there is one
+    Trainer(library, start, standard_hooks(start, print)).run()           # blocking; rerun to resume
     poet = Poet.load("models/austen")   # the best snapshot
     poet.show(". ", length=500)         # generated text, highlighted by source (rich in Jupyter)
     poet.chat_turn("It was a dark and stormy night")
@@ -28,16 +28,19 @@ _EXPORTS = {
     "TrainConfig": "config",
     "Text": "library",
     "Library": "library",
-    "LibrarySpec": "library",
-    "WOMEN_WRITERS": "library",
+    "LibrarySpec": "config",
+    "WOMEN_WRITERS": "config",
     "build_library": "library:build",
     "CharRNN": "model",
-    "Trainer": "train",
+    "Trainer": "train.loop",
+    "Start": "train.resume",
+    "standard_hooks": "train.run",
+    "train_model": "train.run",
     "Poet": "poet",
     "Index": "attribution",
     "Highlighted": "render",
     "plot_history": "plot",
-    "read_history": "plot",
+    "read_history": "disk.history:read",
     "model_dir": "paths",
 }
 

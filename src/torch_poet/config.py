@@ -8,7 +8,7 @@ import math
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .errors import PoetError
@@ -202,3 +202,35 @@ def _allowed(kind: type, bounds: dict[str, float]) -> str:
         return f"in {interval}" if kind is float else f"{noun} in {interval}"
     signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
     return " ".join([noun] + [f"{signs[op]} {b:g}" for op, b in filter(None, (low, high))])
+
+
+# --- the library ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LibrarySpec:
+    """What the user asked for; any mix of a Gutenberg search, Gutenberg ids and local files."""
+
+    author: list[str] = field(default_factory=list)
+    title: list[str] = field(default_factory=list)
+    language: list[str] = field(default_factory=list)
+    subject: list[str] = field(default_factory=list)
+    books: list[int] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            kind = int if name == "books" else str
+            if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+                raise PoetError(f"the library's {name} must be a list of {kind.__name__}, not {str(value)[:40]!r}")
+
+    def has_search(self) -> bool:
+        return bool(self.author or self.title or self.language or self.subject)
+
+    def is_empty(self) -> bool:
+        return not (self.has_search() or self.books or self.files or self.dirs)
+
+
+# The original tool's default library: the Brontë sisters, Jane Austen and Virginia Woolf, in English.
+WOMEN_WRITERS = LibrarySpec(author=["brontë", "Jane Austen", "Virginia Woolf"], language=["english"])

@@ -7,14 +7,16 @@ import os
 import re
 import warnings
 from collections.abc import Set
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .config import LibrarySpec
 from .errors import PoetError
+from .paths import cache_root, exclusive
 
 
 @dataclass(frozen=True)
@@ -31,44 +33,16 @@ class Text:
 
 
 @dataclass
-class LibrarySpec:
-    """What the user asked for; any mix of a Gutenberg search, Gutenberg ids and local files."""
-
-    author: list[str] = field(default_factory=list)
-    title: list[str] = field(default_factory=list)
-    language: list[str] = field(default_factory=list)
-    subject: list[str] = field(default_factory=list)
-    books: list[int] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    dirs: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            kind = int if name == "books" else str
-            if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
-                raise PoetError(f"the library's {name} must be a list of {kind.__name__}, not {str(value)[:40]!r}")
-
-    def has_search(self) -> bool:
-        return bool(self.author or self.title or self.language or self.subject)
-
-    def is_empty(self) -> bool:
-        return not (self.has_search() or self.books or self.files or self.dirs)
-
-
-# The original tool's default library: the Brontë sisters, Jane Austen and Virginia Woolf, in English.
-WOMEN_WRITERS = LibrarySpec(author=["brontë", "Jane Austen", "Virginia Woolf"], language=["english"])
-
-
-@dataclass
 class Library:
     texts: list[Text]
     vocab: str  # sorted characters; a char's index is its token id
+    spec: LibrarySpec | None = None  # what it was built from, kept in config.json (None: texts given directly)
 
     @classmethod
-    def from_texts(cls, texts: list[Text], vocab: str | None = None) -> "Library":
+    def from_texts(cls, texts: list[Text], vocab: str | None = None, spec: LibrarySpec | None = None) -> "Library":
         if not texts:
             raise PoetError("the library is empty: name books with --book/--author/--file, or check the mirror")
-        return cls(texts, vocab if vocab is not None else "".join(sorted(set("".join(t.text for t in texts)))))
+        return cls(texts, vocab if vocab is not None else "".join(sorted(set("".join(t.text for t in texts)))), spec)
 
     def encode(self, s: str) -> np.ndarray:
         """chars -> int tensor via a code-point lookup table (fast for megabytes of text)."""
@@ -153,38 +127,11 @@ def read_file(path: Path) -> Text:
 
 def build(spec: LibrarySpec, source: str | None = None, cache: str | os.PathLike | None = None) -> Library:
     """Every text the spec names; one that cannot be had is skipped with a warning naming it."""
-    from . import gutenberg
-
-    ids: list[int] = list(spec.books)
-    meta: dict[int, gutenberg.Book] = {}
-    if spec.has_search() or ids:
-        catalog = gutenberg.load_catalog(source, cache)
-        if spec.has_search():
-            found = gutenberg.search(
-                catalog, author=spec.author, title=spec.title, language=spec.language, subject=spec.subject
-            )
-            if not found:
-                raise PoetError("the search matched no books: loosen --author/--title/--language/--subject")
-            ids += [b.id for b in found]
-        meta = {b.id: b for b in gutenberg.search(catalog, ids=ids)} if ids else {}
     texts: list[Text] = []
-    for book_id in dict.fromkeys(ids):
-        try:
-            body = gutenberg.book_text(book_id, source, cache)
-        except PoetError as e:
-            warnings.warn(f"skipping book {book_id}: {e}", stacklevel=2)
-            continue
-        b = meta.get(book_id)
-        texts.append(
-            Text(
-                key=f"pg{book_id}",
-                title=b.title if b else f"Gutenberg #{book_id}",
-                author=b.author if b else "",
-                text=body,
-                url=f"https://www.gutenberg.org/ebooks/{book_id}",
-                book_id=book_id,
-            )
-        )
+    if spec.has_search() or spec.books:
+        # the first process of a machine downloads; those waiting behind it find its books in the cache
+        with exclusive(cache_root(cache) / "gutenberg" / "download.lock"):
+            texts += _books(spec, source, cache)
     paths = [Path(f) for f in spec.files]
     for d in map(Path, spec.dirs):
         if not d.is_dir():
@@ -199,7 +146,42 @@ def build(spec: LibrarySpec, source: str | None = None, cache: str | os.PathLike
             warnings.warn(f"skipping {p}: {e}", stacklevel=2)
     if not texts:
         raise PoetError("no book of the library could be loaded: check the mirror (--mirror) and the ids")
-    return Library.from_texts(texts)
+    return Library.from_texts(texts, spec=spec)
+
+
+def _books(spec: LibrarySpec, source: str | None, cache: str | os.PathLike | None) -> list[Text]:
+    """The Gutenberg books of the spec: its search and its ids."""
+    from . import gutenberg
+
+    catalog = gutenberg.load_catalog(source, cache)
+    ids: list[int] = list(spec.books)
+    if spec.has_search():
+        found = gutenberg.search(
+            catalog, author=spec.author, title=spec.title, language=spec.language, subject=spec.subject
+        )
+        if not found:
+            raise PoetError("the search matched no books: loosen --author/--title/--language/--subject")
+        ids += [b.id for b in found]
+    meta = {b.id: b for b in gutenberg.search(catalog, ids=ids)}
+    texts = []
+    for book_id in dict.fromkeys(ids):
+        try:
+            body = gutenberg.book_text(book_id, source, cache)
+        except PoetError as e:
+            warnings.warn(f"skipping book {book_id}: {e}", stacklevel=3)
+            continue
+        b = meta.get(book_id)
+        texts.append(
+            Text(
+                key=f"pg{book_id}",
+                title=b.title if b else f"Gutenberg #{book_id}",
+                author=b.author if b else "",
+                text=body,
+                url=f"https://www.gutenberg.org/ebooks/{book_id}",
+                book_id=book_id,
+            )
+        )
+    return texts
 
 
 def reload(record: list[dict], vocab: str, source: str | None = None, cache: str | os.PathLike | None = None) -> Library:

@@ -3,26 +3,11 @@ beside them how much of the model's own text is quoted from its books."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from .config import LN2
 from .errors import PoetError
-
-
-def read_history(model_dir: str | os.PathLike) -> list[dict]:
-    """history.jsonl as a list of dicts; a line cut by a kill is skipped."""
-    path = Path(model_dir) / "history.jsonl"
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
 
 
 def plot_history(history: list[dict], out: str | os.PathLike, title: str = "") -> Path:

@@ -25,7 +25,8 @@ import torch
 
 from . import paths
 from .chat import SENTENCES, Conversation
-from .checkpoint import load_model, read_config
+from .disk import config_json
+from .disk.snapshots import load_model
 from .config import DEFAULT_MODEL, DEFAULT_PROJECT, DEFAULT_PROMPT, SampleConfig
 from .errors import PoetError
 from .generate import CHUNK, Context, Generation, Sampler
@@ -79,9 +80,9 @@ class Poet:
             project = DEFAULT_PROJECT if project is None else project  # an empty name is an error, not the default
             model_dir = paths.model_dir(project, DEFAULT_MODEL if model is None else model, root)
         if not weights:
-            if not (Path(model_dir) / "config.json").exists():
+            if not config_json.exists(Path(model_dir)):
                 raise PoetError(f"no model in {model_dir}: train one with `poet train` or check --project/--model")
-            return cls(None, read_config(Path(model_dir)), None, model_dir, source, cache)
+            return cls(None, config_json.read(Path(model_dir)), None, model_dir, source, cache)
         try:
             device = torch.device(device or pick_device(mps=False))
         except RuntimeError:

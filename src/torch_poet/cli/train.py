@@ -12,18 +12,18 @@ from .args import add_command, add_dataclass_args, add_library_args, add_model_a
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..config import ModelConfig, TrainConfig
-    from ..library import LibrarySpec
+    from ..config import LibrarySpec, ModelConfig, TrainConfig
     from ..paths import model_dir
-    from ..train import distributed, train_model, workers
+    from ..train import distributed, workers
+    from ..train.run import train_model
 
     spec = LibrarySpec(**{f.name: getattr(args, f.name) for f in dataclasses.fields(LibrarySpec)})
     project = args.project if args.project is not None else DEFAULT_PROJECT if spec.is_empty() else "library"
     where = model_dir(project, args.model, args.root)
     if args.nproc > 1 and distributed.current().world == 1:  # become the launcher of nproc workers
         return workers.launch(args.nproc, without_option(args.argv, "--nproc"), where)
-    model, train = overrides(args, ModelConfig), overrides(args, TrainConfig)
-    train_model(where, spec, model, train, restart=args.restart, mirror=args.mirror, cache=args.cache)
+    settings = {**overrides(args, ModelConfig), **overrides(args, TrainConfig)}
+    train_model(where, spec, settings, restart=args.restart, mirror=args.mirror, cache=args.cache)
     if distributed.current().main:  # under torchrun, rank 0 speaks for all
         print(where)
     return 0
@@ -44,7 +44,7 @@ def without_option(argv: list[str], flag: str) -> list[str]:
 
 def register_train(sub) -> None:
     from ..config import ModelConfig, TrainConfig
-    from ..sizing import MODEL_FIELDS, TRAIN_FIELDS
+    from ..train.sizing import MODEL_FIELDS, TRAIN_FIELDS
 
     sized = MODEL_FIELDS + TRAIN_FIELDS
     p = add_command(
@@ -73,11 +73,12 @@ def register_train(sub) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from ..disk import history
     from ..paths import model_dir
-    from ..plot import plot_history, read_history
+    from ..plot import plot_history
 
     where = model_dir(args.project, args.model, args.root)
-    out = plot_history(read_history(where), args.output or where / "history.png", title=f"{args.project}/{args.model}")
+    out = plot_history(history.read(where), args.output or where / "history.png", title=f"{args.project}/{args.model}")
     print(out)
     return 0
 
@@ -99,7 +100,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     import datetime
     import json
 
-    from ..models import list_models
+    from ..disk.models import list_models
     from ..paths import data_root
 
     rows = list_models(data_root(args.root))

@@ -21,11 +21,10 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
 from ..attribution import Span
-from ..checkpoint import read_config
+from ..disk import config_json, history as history_jsonl
 from ..errors import PoetError
 from ..generate import Generation
-from ..plot import read_history
-from ..models import list_models, model_row
+from ..disk.models import list_models, model_row
 from ..render import HTML_BACKGROUNDS, highlight_data
 from .runtime import LOOPBACK_HOSTS, NOT_FRAMED, Guard, Loaded, Models, Workers
 from .schemas import ChatRequest, GenerateRequest, HighlightRequest, ModelRef, ResetRequest, sampling
@@ -126,7 +125,7 @@ def create_app(
         _, where = models.find(project, model)
         row = model_row(where)
         try:
-            config = read_config(where)
+            config = config_json.read(where)
         except PoetError:
             config = {}  # the row says what is broken
         keep = ("key", "title", "author", "book_id", "url", "chars")
@@ -135,15 +134,15 @@ def create_app(
         latest = None
         if samples:
             latest = {"step": int(samples[-1].stem[4:]), "text": samples[-1].read_text(encoding="utf-8")}
-        history = read_history(where)
-        speed = history[-1].get("chars_per_sec") if history else None
+        rows = history_jsonl.read(where)
+        speed = rows[-1].get("chars_per_sec") if rows else None
         return {**public(row, models), "shape": config.get("model"), "library": library, "samples": latest,
                 "chars_per_sec": speed}  # fmt: skip
 
     @app.get("/api/models/{project}/{model}/history")
     def history(project: str, model: str) -> dict:
         """history.jsonl: one row per snapshot (time, step, train/validation loss, val_bpc, chars_per_sec...)."""
-        return {"history": read_history(models.find(project, model)[1])}
+        return {"history": history_jsonl.read(models.find(project, model)[1])}
 
     def start(req: GenerateRequest) -> tuple[Loaded, Generation]:
         _, loaded = models.get(req)

@@ -24,10 +24,11 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..chat import Conversation
-from ..checkpoint import read_json, snapshot_path
+from ..disk import snapshots
+from ..disk.config_json import path as config_path, read_json
 from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
 from ..errors import PoetError
-from ..models import model_dirs
+from ..disk.models import model_dirs
 from ..paths import cache_root, data_root
 from ..poet import Poet
 from .schemas import ModelRef
@@ -57,15 +58,6 @@ class ChatSession:
     key: tuple[str, str]
     conversation: Conversation
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _stamp(model_dir: Path) -> int:
-    """When the snapshot that Poet.load picks was written (0: none yet)."""
-    for which in ("best", "last"):
-        path = snapshot_path(model_dir, which)
-        if path.exists():
-            return path.stat().st_mtime_ns
-    return 0
 
 
 class Models:
@@ -100,7 +92,7 @@ class Models:
 
     def get(self, ref: ModelRef) -> tuple[tuple[str, str], Loaded]:
         key, path = self.find(ref.project, ref.model)
-        stamp = _stamp(path)
+        stamp = snapshots.stamp(path)
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
@@ -151,7 +143,7 @@ class Models:
         books: dict[int, list[str]] = {}
         for (project, model), path in model_dirs(self.root).items():
             try:
-                config = read_json(path / "config.json")  # a model that has just begun may have only its library
+                config = read_json(config_path(path))  # a model that has just begun may have only its library
             except PoetError:
                 continue  # a broken model is listed as such by /api/models
             library = config.get("library") if isinstance(config, dict) else None

@@ -1,10 +1,7 @@
-"""Training: `Trainer` (loop.py) over batches of the library (data.py), resumable (resume.py), with hooks
-for progress, samples and TensorBoard, data-parallel under torchrun (distributed.py, workers.py), and
-`train_model`, a whole run as `poet train` makes one (run.py)."""
+"""Training: `resume.resolve` decides where a run starts (a new model, or the saved one it resumes),
+`Trainer` (loop.py) trains it over batches of the library (data.py) with the hooks it is handed (hooks.py:
+display.py, samples.py, TensorBoard), data-parallel under torchrun (distributed.py, workers.py);
+`train_model` (run.py) is a whole run as `poet train` makes one, sized to the device (sizing.py).
 
-from ..config import ModelConfig, TrainConfig
-from ..hardware import pick_device, pick_dtype
-from .loop import Trainer, train_step
-from .run import train_model
-
-__all__ = ["ModelConfig", "TrainConfig", "Trainer", "pick_device", "pick_dtype", "train_model", "train_step"]
+Nothing is imported here, so that reading the sizing table (for `poet train --help`) loads no torch; the
+names are in `torch_poet`'s public API."""

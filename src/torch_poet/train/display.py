@@ -6,12 +6,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from .hooks import Hook, Run, Stats, Window
 
-from .hooks import Hook, Stats
-
-if TYPE_CHECKING:
-    from .loop import Trainer, Window
 
 
 class Display(Hook):
@@ -21,10 +17,10 @@ class Display(Hook):
         self.log, self.last = log, 0.0
         self.live = self.notebook = False
 
-    def on_start(self, trainer: Trainer) -> None:
+    def on_start(self, run: Run) -> None:
         self.live = sys.stderr.isatty()
         self.notebook = not self.live and in_notebook()
-        self.horizon = horizon(trainer)
+        self.horizon = horizon(run)
         if self.live:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -43,13 +39,13 @@ class Display(Hook):
 
             self.handle = display(HTML("<code>starting</code>"), display_id=True)
 
-    def on_step(self, trainer: Trainer, window: Window) -> None:
+    def on_step(self, run: Run, window: Window) -> None:
         if not (self.live or self.notebook) or time.monotonic() - self.last < 0.5:
             return
         self.last = time.monotonic()
-        step, elapsed = trainer.step, trainer.elapsed
+        step, elapsed = run.step, run.elapsed
         rate = window.chars / max(elapsed - window.start, 1e-9)
-        done = step if trainer.cfg.steps else elapsed
+        done = step if run.cfg.steps else elapsed
         status = (
             f"step {step}  loss {window.loss.item() / window.steps:.3f}  {rate:,.0f} chars/s  {elapsed / 60:.1f} min"
         )
@@ -63,20 +59,20 @@ class Display(Hook):
             )
             self.handle.update(HTML(f"{bar}<code>{status}</code>"))
 
-    def on_snapshot(self, trainer: Trainer, stats: Stats, improved: bool) -> None:
+    def on_snapshot(self, run: Run, stats: Stats, improved: bool) -> None:
         self.log(format_stats(stats, improved))
-        if len(trainer.history) <= 3:
-            total = sum(trainer.profile.values()) or 1.0
-            self.log("  profile: " + ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in trainer.profile.items()))
+        if len(run.history) <= 3:
+            total = sum(run.profile.values()) or 1.0
+            self.log("  profile: " + ", ".join(f"{k} {100 * v / total:.1f}%" for k, v in run.profile.items()))
 
-    def on_end(self, trainer: Trainer) -> None:
+    def on_end(self, run: Run) -> None:
         if self.live:
             self.progress.stop()
 
 
-def horizon(trainer: Trainer) -> float:
+def horizon(run: Run) -> float:
     """Progress in steps when --steps is the limit, else in seconds of --minutes (0: none)."""
-    return float(trainer.cfg.steps or (trainer.cfg.minutes or 0) * 60)
+    return float(run.cfg.steps or (run.cfg.minutes or 0) * 60)
 
 
 def in_notebook() -> bool:

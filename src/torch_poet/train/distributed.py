@@ -140,17 +140,6 @@ def wrap(model: torch.nn.Module, compile: bool = False) -> torch.nn.Module:
     return weakref.proxy(_wrappers[-1])
 
 
-@contextmanager
-def local_rank_zero_first(d: Dist) -> Iterator[None]:
-    """The first process on each machine runs the block first (downloads into the shared cache), the
-    others after it, reading what it cached."""
-    if d.local_rank != 0:
-        barrier()
-    yield
-    if d.local_rank == 0:
-        barrier()
-
-
 def barrier() -> None:
     if _control is not None:
         dist.barrier(group=_control)

@@ -1,17 +1,21 @@
-"""What the loop does besides training, as hooks (minGPT's callbacks): the loop calls each at its points
-and hands it the trainer to read. A hook keeps its own state. The progress display (display.py), the
-samples (samples.py) and TensorBoard (here) are hooks; `Trainer.hooks` takes more."""
+"""What the loop does besides training, as hooks (minGPT's callbacks): the caller hands the Trainer its list,
+and the loop calls each at its points with the run to read (`Run`). A hook keeps its own state. The progress
+display (display.py), the samples (samples.py) and TensorBoard (here) are hooks; `train_model` (run.py) puts
+together the list `poet train` uses."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+import torch
+
+from ..config import TrainConfig
 from ..errors import PoetError
-
-if TYPE_CHECKING:
-    from .loop import Trainer, Window
+from ..library import Library
+from ..model import CharRNN
 
 
 @dataclass
@@ -36,24 +40,53 @@ class Stats:
     readability: float | None = None  # the share of its words that are words of the library
 
 
+@dataclass
+class Window:
+    """The steps since the last snapshot: their loss summed on the device (read at the snapshot, so that
+    no step waits for the host), how many, and the characters this process trained on."""
+
+    start: float  # training seconds when it began
+    loss: torch.Tensor
+    steps: int = 0
+    chars: int = 0
+
+    def add(self, loss: torch.Tensor, chars: int) -> None:
+        self.loss += loss
+        self.steps, self.chars = self.steps + 1, self.chars + chars
+
+
+class Run(Protocol):
+    """What a hook may read of the run (the Trainer is one)."""
+
+    dir: Path  # the model directory
+    cfg: TrainConfig
+    model: CharRNN
+    library: Library
+    step: int
+    elapsed: float  # training seconds so far (all runs)
+    history: list[dict]  # history.jsonl's rows
+    profile: dict[str, float]  # seconds spent on data, train, eval, hooks, snapshot since this run began
+    log: Callable[[str], None]  # how the run speaks to the user
+
+
 class Hook:
     """A hook does nothing at any point until it says otherwise. Hooks run in the process that speaks
     for the job (rank 0)."""
 
-    def on_start(self, trainer: Trainer) -> None:
+    def on_start(self, run: Run) -> None:
         """Training begins (each `run()`)."""
 
-    def on_step(self, trainer: Trainer, window: Window) -> None:
+    def on_step(self, run: Run, window: Window) -> None:
         """After each optimizer step."""
 
-    def on_evaluate(self, trainer: Trainer) -> dict:
+    def on_evaluate(self, run: Run) -> dict:
         """At a snapshot, after validation: columns to add to its history row."""
         return {}
 
-    def on_snapshot(self, trainer: Trainer, stats: Stats, improved: bool) -> None:
+    def on_snapshot(self, run: Run, stats: Stats, improved: bool) -> None:
         """After a snapshot is written, with its history row; `improved`: a new best validation loss."""
 
-    def on_end(self, trainer: Trainer) -> None:
+    def on_end(self, run: Run) -> None:
         """Training ends, however it ends."""
 
 
@@ -71,10 +104,10 @@ class TensorBoard(Hook):
             ) from None
         self.folder, self.new_writer, self.writer = model_dir / "tensorboard", SummaryWriter, None  # opened by run()
 
-    def on_start(self, trainer: Trainer) -> None:
+    def on_start(self, run: Run) -> None:
         self.writer = self.new_writer(str(self.folder))
 
-    def on_snapshot(self, trainer: Trainer, stats: Stats, improved: bool) -> None:
+    def on_snapshot(self, run: Run, stats: Stats, improved: bool) -> None:
         for key in self.SCALARS:
             if getattr(stats, key) is not None:
                 self.writer.add_scalar(key, getattr(stats, key), stats.step, walltime=stats.wall)
@@ -83,5 +116,5 @@ class TensorBoard(Hook):
     def text(self, tag: str, text: str, step: int) -> None:
         self.writer.add_text(tag, text, step)
 
-    def on_end(self, trainer: Trainer) -> None:
+    def on_end(self, run: Run) -> None:
         self.writer.close()

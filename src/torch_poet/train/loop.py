@@ -4,35 +4,30 @@ top to bottom; what is done beside training (progress, samples, TensorBoard) are
 
 from __future__ import annotations
 
-import json
+import functools
 import math
-import os
 import signal
-import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import asdict, replace
 
 import torch
 
-from .. import checkpoint
-from ..config import LN2, ModelConfig, TrainConfig
-from ..errors import PoetError
-from ..hardware import autocast, pick_device, pick_dtype
+from ..config import LN2, TrainConfig
+from ..disk import config_json, history, snapshots
+from ..disk.lock import training_lock
+from ..errors import PoetError, say
+from ..hardware import autocast, pick_dtype
 from ..library import Library
 from ..model import CharRNN, cross_entropy, detach_state
-from ..paths import atomic_write
 from ..plot import plot_history
 from . import distributed, resume
 from .data import Batches, evaluate
-from .display import Display
-from .hooks import Hook, Stats, TensorBoard
-from .lock import training_lock
-from .samples import Samples
+from .hooks import Hook, Stats, Window
+from .resume import Start
 from .shards import Shards, cpu_shards
 
 PROFILE = ("data", "train", "eval", "hooks", "snapshot")  # where the time goes, logged at the first snapshots
@@ -52,8 +47,7 @@ def lr_at(cfg: TrainConfig, step: int, elapsed: float) -> float:
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     """AdamW's groups: weight decay on the weight matrices, none on biases and the embedding, as nanoGPT
-    does (at 7.5 passes of 2x384: 1.4061 nats against 1.4219 with all decayed; BENCHMARKS.md, the
-    schedule)."""
+    does (it scored better than decaying all at equal characters: BENCHMARKS.md, the schedule)."""
     named = list(model.named_parameters())
     decayed = {n for n, p in named if p.dim() >= 2 and not n.startswith("embed.")}
     return [
@@ -81,21 +75,6 @@ def train_step(
     return loss.detach(), detach_state(state)
 
 
-@dataclass
-class Window:
-    """The steps since the last snapshot: their loss summed on the device (read at the snapshot, so that
-    no step waits for the host), how many, and the characters this process trained on."""
-
-    start: float  # training seconds when it began
-    loss: torch.Tensor
-    steps: int = 0
-    chars: int = 0
-
-    def add(self, loss: torch.Tensor, chars: int) -> None:
-        self.loss += loss
-        self.steps, self.chars = self.steps + 1, self.chars + chars
-
-
 class StopRequest:
     """While training, Ctrl-C and SIGTERM only set `requested`, which the loop reads after each step (and
     evaluation between windows): the snapshot written on the way out is consistent, and the interrupt is
@@ -121,29 +100,22 @@ class StopRequest:
 
 
 class Trainer:
-    """Owns one model directory: creates or resumes it, trains, snapshots. `run()` blocks until a stop
-    condition; Ctrl-C (or SIGTERM) snapshots and raises KeyboardInterrupt. Under torchrun every process
-    makes the same Trainer and runs it: they train as one data-parallel job (distributed.py).
+    """Owns one model directory: creates or resumes it as `start` says (resume.resolve), trains, snapshots,
+    and calls its `hooks` at their points. `run()` blocks until a stop condition; Ctrl-C (or SIGTERM)
+    snapshots and raises KeyboardInterrupt. Under torchrun every process makes the same Trainer and runs
+    it: they train as one data-parallel job (distributed.py).
 
-    Making a Trainer reads the model directory (to resume) and writes nothing; `run()` writes."""
+    Making a Trainer reads the snapshot it resumes from and writes nothing; `run()` writes. What hooks may
+    read of it is `hooks.Run`."""
 
     def __init__(
-        self,
-        library: Library,
-        model_dir: str | os.PathLike,
-        model_config: ModelConfig | None = None,
-        train_config: TrainConfig | None = None,
-        spec: dict | None = None,
-        restart: bool = False,
-        log: Callable[[str], None] | None = None,
-        sizing: dict | None = None,
+        self, library: Library, start: Start, hooks: Sequence[Hook] = (), log: Callable[[str], None] | None = None
     ):
-        cfg = self.cfg = train_config or TrainConfig()
-        mcfg = replace(model_config or ModelConfig(), vocab_size=len(library.vocab))
-        self.library, self.dir = library, Path(model_dir)
+        cfg = self.cfg = start.train
+        mcfg = replace(start.model, vocab_size=len(library.vocab))
+        self.library, self.dir, self.device = library, start.dir, start.device
         self.dist = distributed.current()  # this process's place in a torchrun job (one process otherwise)
-        self.log = (log or stderr) if self.dist.main else (lambda msg: None)  # rank 0 speaks for the job
-        self.device = distributed.device_for(pick_device(cfg.device), self.dist)
+        self.log = (log or functools.partial(say, prefix="")) if self.dist.main else (lambda msg: None)
         self.dtype = pick_dtype(cfg.precision, self.device)
         torch.manual_seed(cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed)  # the data's random numbers
@@ -160,37 +132,28 @@ class Trainer:
             "model": asdict(mcfg),
             "train": asdict(cfg),
             "vocab": library.vocab,
-            "library": {"spec": spec or {}, "fingerprint": library.fingerprint(), "texts": library.record()},
-            **({"sizing": sizing} if sizing else {}),  # how the shape was picked (sizing.Choice.record)
-        }
+            "library": {"spec": asdict(library.spec) if library.spec else {}, "fingerprint": library.fingerprint(),
+                        "texts": library.record()},
+            **({"sizing": start.sizing} if start.sizing else {}),  # how the shape was picked
+        }  # fmt: skip
         self.stop = StopRequest()
         self.shards: Shards | None = None  # while running on a CPU with several cores
         self.profile = dict.fromkeys(PROFILE, 0.0)
-        tensorboard = TensorBoard(self.dir) if cfg.tensorboard and self.dist.main else None
-        self.samples = Samples(tensorboard)
-        self.hooks: list[Hook] = [Display(self.log), self.samples, *([tensorboard] if tensorboard else [])]
-        self.fresh = restart or not (self.dir / "config.json").exists()  # run() starts the directory (over)
-        if not self.fresh:
-            self._resume()
+        self.hooks = list(hooks)
+        self.unwritten = start.new  # run() starts the directory (over)
+        if not start.new:
+            self._resume(start.saved)
         self._seed_rank()
 
-    def _resume(self) -> None:
-        """Take in the model directory's config.json and newest snapshot (a kill between writing best and
-        last leaves best ahead), or a PoetError if this run describes another model."""
-        old = checkpoint.read_config(self.dir)
-        changed = resume.changed_settings(old, self.config, self.dir)
+    def _resume(self, saved: dict) -> None:
+        """Take in the newest snapshot (a kill between writing best and last leaves best ahead), or a
+        PoetError if this run describes another model than the saved one."""
+        changed = resume.changed_settings(saved, self.config, self.dir)
         if changed and self.dist.main:
             warnings.warn(f"resuming model {self.dir} with changed settings: {', '.join(changed)}", stacklevel=3)
-        if "sizing" in old:
-            self.config["sizing"] = old["sizing"]
-        which, _, header = checkpoint.load_snapshot(self.dir, checkpoint.newest(self.dir), self._restore)
-        self.history = resume.history_until(self.dir, self.step, json.loads(header["meta"]))
-        self.log(f"resuming {self.dir} from the {which} snapshot at step {self.step} ({self.elapsed / 60:.1f} min)")
-
-    def _restore(self, tensors: dict[str, torch.Tensor], header: dict[str, str]) -> None:
-        (self.step, self.elapsed, self.best), self.state = resume.restore(
-            tensors, header, self.model, self.opt, self.batches, self.gen
-        )
+        r = resume.restore(self.dir, self.model, self.opt, self.batches, self.gen)
+        self.step, self.elapsed, self.best, self.state, self.history = r.step, r.elapsed, r.best, r.carried, r.history
+        self.log(f"resuming {self.dir} from the {r.which} snapshot at step {self.step} ({self.elapsed / 60:.1f} min)")
 
     def _seed_rank(self) -> None:
         """Ranks after the first draw their own dropout masks (rank 0's RNG is the one snapshots keep)."""
@@ -261,16 +224,16 @@ class Trainer:
         """Rank 0 writes the model directory as the run starts: a new model's config.json and first snapshot
         (a loadable model from the very start), a resumed one's settings and history."""
         distributed.barrier()  # every rank has read what it resumes from before rank 0 writes
-        if self.dist.main and self.fresh:  # a new model, or one started over
-            for which in checkpoint.SNAPSHOTS:
-                checkpoint.snapshot_path(self.dir, which).unlink(missing_ok=True)
-            (self.dir / "history.jsonl").unlink(missing_ok=True)
-            checkpoint.write_json(self.dir / "config.json", self.config)
+        if self.dist.main and self.unwritten:  # a new model, or one started over
+            for which in snapshots.SNAPSHOTS:
+                snapshots.path(self.dir, which).unlink(missing_ok=True)
+            history.path(self.dir).unlink(missing_ok=True)
+            config_json.write(self.dir, self.config)
             self._snapshot("last")
         elif self.dist.main:
-            checkpoint.write_json(self.dir / "config.json", self.config)
-            self._write_history()
-        self.fresh = False
+            config_json.write(self.dir, self.config)
+            history.write(self.dir, self.history)
+        self.unwritten = False
 
     def _train(self, net: torch.nn.Module) -> None:
         """The loop, as nanoGPT's: a snapshot when one is due, the learning rate, a batch, forward and
@@ -347,7 +310,8 @@ class Trainer:
         if improved:
             self.best = val_loss
         self._snapshot(*(["best"] if improved else []), "last")  # best first: a kill between leaves it ahead,
-        self._write_history()  # and resume takes the newer one; history.jsonl last: each snapshot holds its row
+        history.write(self.dir, self.history)  # and resume takes the newer one; history.jsonl last: each snapshot
+        # holds its row
         plot_history(self.history, self.dir / "history.png", title=self.dir.name)
         self.profile["snapshot"] += time.monotonic() - t
         t = time.monotonic()
@@ -368,12 +332,4 @@ class Trainer:
             "stats": self.history[-1] if self.history else None,
         }
         for name in which:
-            checkpoint.save_snapshot(checkpoint.snapshot_path(self.dir, name), self.model, self.opt, meta, extra)
-
-    def _write_history(self) -> None:
-        lines = "".join(json.dumps(h) + "\n" for h in self.history)
-        atomic_write(self.dir / "history.jsonl", lines.encode())
-
-
-def stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+            snapshots.save(snapshots.path(self.dir, name), self.model, self.opt, meta, extra)

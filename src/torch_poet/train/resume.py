@@ -1,36 +1,73 @@
-"""Resuming a model: the configs saved with it, the checks that a run may continue it, and the exact
-training state (weights, optimizer, data position, random numbers, carried state) a snapshot keeps."""
+"""Where a run starts, decided once: a new model, or the saved one it resumes (its configs with the settings
+the caller names on top, the checks that the run may continue it), and the exact training state (weights,
+optimizer, data position, random numbers, carried state) a snapshot keeps."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from .. import checkpoint
-from ..config import ModelConfig, TrainConfig
+from ..config import LibrarySpec, ModelConfig, TrainConfig
+from ..disk import config_json, history, snapshots
 from ..errors import PoetError
-from ..plot import read_history
+from ..hardware import pick_device
 from . import distributed
 from .data import Batches
 
 FIX = "use --model NEWNAME to train a new model beside it, or --restart to start this one over"
+MODEL_FIELDS = frozenset(f.name for f in fields(ModelConfig))
+TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
 
 
-def resolve_configs(
-    model_dir: str | os.PathLike, model_overrides: dict, train_overrides: dict, restart: bool = False
-) -> tuple[ModelConfig, TrainConfig, dict | None]:
-    """Configs for a run: the saved ones when the model exists (so rerunning the same command resumes),
-    else the defaults; explicit overrides on top. Also returns the saved library spec, if any."""
-    path = Path(model_dir) / "config.json"
-    saved = checkpoint.read_config(Path(model_dir)) if path.exists() and not restart else None
-    model = {**(saved["model"] if saved else {}), **model_overrides}
-    train = {**(saved["train"] if saved else {}), **train_overrides}
-    train["sample_temperatures"] = tuple(train.get("sample_temperatures", TrainConfig.sample_temperatures))
-    return ModelConfig(**model), TrainConfig(**train), (saved["library"]["spec"] if saved else None)
+@dataclass
+class Start:
+    """A run's starting point: the model directory, its configs, the settings the caller named (sizing leaves
+    those alone), the saved config.json (None: a new model, or one started over), how the shape was sized,
+    and the device this process trains on."""
+
+    dir: Path
+    model: ModelConfig
+    train: TrainConfig
+    device: torch.device
+    named: frozenset[str] = frozenset()
+    saved: dict | None = None
+    sizing: dict | None = None  # what config.json keeps of the sizing choice (sizing.Choice.record)
+
+    @property
+    def new(self) -> bool:
+        return self.saved is None
+
+    @property
+    def spec(self) -> LibrarySpec | None:
+        """The library the saved model was trained on, as asked for."""
+        return LibrarySpec(**self.saved["library"]["spec"]) if self.saved else None
+
+    @classmethod
+    def resolve(
+        cls, model_dir: str | os.PathLike, settings: dict[str, Any] | None = None, restart: bool = False
+    ) -> Start:
+        """The start of a run on `model_dir`: the saved model when there is one (so rerunning the same command
+        resumes), else a new one; `settings` (fields of ModelConfig and TrainConfig) on top of the saved or
+        default configs. Reads config.json, writes nothing."""
+        settings = dict(settings or {})
+        unknown = sorted(set(settings) - MODEL_FIELDS - TRAIN_FIELDS)
+        if unknown:
+            raise PoetError(f"unknown setting(s) {', '.join(unknown)}: see `poet train --help`")
+        where = Path(model_dir)
+        saved = config_json.read(where) if config_json.exists(where) and not restart else None
+        model = {**(saved["model"] if saved else {}), **{k: v for k, v in settings.items() if k in MODEL_FIELDS}}
+        train = {**(saved["train"] if saved else {}), **{k: v for k, v in settings.items() if k in TRAIN_FIELDS}}
+        train["sample_temperatures"] = tuple(train.get("sample_temperatures", TrainConfig.sample_temperatures))
+        tcfg = TrainConfig(**train)
+        device = distributed.device_for(pick_device(tcfg.device), distributed.current())
+        sized = saved.get("sizing") if saved else None
+        return cls(where, ModelConfig(**model), tcfg, device, frozenset(settings), saved, sized)
 
 
 def changed_settings(old: dict, new: dict, model_dir: Path) -> list[str]:
@@ -71,47 +108,57 @@ def regroup(saved: dict, model: torch.nn.Module, opt: torch.optim.Optimizer) -> 
     return {"state": state, "param_groups": [{**g, **hyper} for g in opt.state_dict()["param_groups"]]}
 
 
+@dataclass
+class Resumed:
+    """Where a resumed run stands: the snapshot it came from, its progress and history, and this process's
+    rows of the carried recurrent state (None: start it afresh)."""
+
+    which: str
+    step: int
+    elapsed: float
+    best: float
+    carried: list | None
+    history: list[dict] = field(default_factory=list)
+
+
 def restore(
-    tensors: dict[str, torch.Tensor],
-    header: dict[str, str],
-    model: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    batches: Batches,
-    gen: torch.Generator,
-) -> tuple[tuple[int, float, float], list | None]:
-    """Take a snapshot's training state into the model, the optimizer (with this run's weight decay), the
-    batches and the random number generators. Returns (step, elapsed, best) and this process's rows of
-    the carried state; a PoetError if the snapshot is not a complete training state."""
+    model_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, batches: Batches, gen: torch.Generator
+) -> Resumed:
+    """Take the newest usable snapshot's training state into the model, the optimizer (with this run's weight
+    decay), the batches and the random number generators; a snapshot that is not a complete training state
+    is passed over for the other one, with a warning."""
+    taken: list[Resumed] = []
+
+    def use(tensors: dict[str, torch.Tensor], header: dict[str, str]) -> None:
+        try:
+            snapshots.fit(model, snapshots.split(tensors, "model."))
+            decays = [g["weight_decay"] for g in opt.param_groups]  # this run's, not the snapshot's
+            opt.load_state_dict(regroup(snapshots.optimizer_state(tensors, header), model, opt))
+            for g, decay in zip(opt.param_groups, decays):
+                g["weight_decay"] = decay
+            meta = json.loads(header["meta"])
+            batches.restore(meta["data"])
+            rng = snapshots.split(tensors, "rng.")
+            torch.set_rng_state(rng["torch"])
+            gen.set_state(rng["data"])
+            device = next(model.parameters()).device
+            if "cuda" in rng and device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"])
+            saved = snapshots.split(tensors, "state.")
+            carried = None
+            if saved:  # all rows of the batch, whatever the number of processes that wrote it: take ours
+                n, rows = len(model.rnns), batches.rows
+                carried = [tuple(saved[f"{i}.{j}"][rows].to(device) for j in range(len(saved) // n)) for i in range(n)]
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+            raise PoetError(f"does not hold a complete training state ({type(e).__name__}: {e})") from None
+        step = meta["step"]
+        taken.append(Resumed("", step, meta["elapsed"], meta.get("best", math.inf), carried,
+                             history.until(model_dir, step, meta.get("stats"))))  # fmt: skip
+
     try:
-        checkpoint.fit(model, checkpoint.split(tensors, "model."))
-        decays = [g["weight_decay"] for g in opt.param_groups]  # this run's, not the snapshot's
-        opt.load_state_dict(regroup(checkpoint.optimizer_state(tensors, header), model, opt))
-        for g, decay in zip(opt.param_groups, decays):
-            g["weight_decay"] = decay
-        meta = json.loads(header["meta"])
-        progress = (meta["step"], meta["elapsed"], meta.get("best", math.inf))
-        batches.restore(meta["data"])
-        rng = checkpoint.split(tensors, "rng.")
-        torch.set_rng_state(rng["torch"])
-        gen.set_state(rng["data"])
-        device = next(model.parameters()).device
-        if "cuda" in rng and device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"])
-        saved = checkpoint.split(tensors, "state.")
-        carried = None
-        if saved:  # all rows of the batch, whatever the number of processes that wrote it: take ours
-            n, rows = len(model.rnns), batches.rows
-            carried = [tuple(saved[f"{i}.{j}"][rows].to(device) for j in range(len(saved) // n)) for i in range(n)]
-    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
-        raise PoetError(f"does not hold a complete training state ({type(e).__name__}: {e})") from None
-    return progress, carried
-
-
-def history_until(model_dir: Path, step: int, meta: dict) -> list[dict]:
-    """history.jsonl's rows up to the snapshot at `step`, with the snapshot's own row where a kill came
-    before history.jsonl was written."""
-    history = [h for h in read_history(model_dir) if h["step"] <= step]
-    row = meta.get("stats")
-    if isinstance(row, dict) and all(h["step"] < step for h in history) and row.get("step") == step:
-        history.append(row)
-    return history
+        found = snapshots.newest(model_dir)
+    except PoetError:
+        found = None  # load() says what is wrong with each
+    which, _, _ = snapshots.load(model_dir, found[0] if found else "last", use)
+    taken[-1].which = which
+    return taken[-1]

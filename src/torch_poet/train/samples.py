@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING
 from ..config import DEFAULT_PROMPT
 from ..library import readability
 from ..paths import atomic_write
-from .hooks import Hook, Stats, TensorBoard
+from .hooks import Hook, Run, Stats, TensorBoard
 
 if TYPE_CHECKING:
     from ..attribution import Index
-    from .loop import Trainer
 
 MEASURE_TEMPERATURE = 0.8  # the sample measured at each snapshot: generate's default temperature
 
@@ -32,60 +31,60 @@ class Samples(Hook):
         self.index: Index | None = None
         self.last = 0.0  # training seconds when samples were last written
 
-    def attribution(self, trainer: Trainer) -> Index:
+    def attribution(self, run: Run) -> Index:
         from ..attribution import Index
 
         if self.index is None:
-            self.index = Index.cached(trainer.dir / "index", trainer.library.texts, trainer.log)
+            self.index = Index.cached(run.dir / "index", run.library.texts, run.log)
         return self.index
 
-    def generate(self, trainer: Trainer, temperature: float) -> str:
+    def generate(self, run: Run, temperature: float) -> str:
         """sample_length characters from `sample_prompt`, seeded by the step: the same text for the same
         snapshot (generation leaves the model in the mode it found it in)."""
         from ..generate import generate
 
-        cfg, vocab = trainer.cfg, trainer.library.vocab
-        return generate(trainer.model, vocab, sample_prompt(vocab), cfg.sample_length, temperature=temperature,
-                        seed=cfg.seed + trainer.step)[0]  # fmt: skip
+        cfg, vocab = run.cfg, run.library.vocab
+        return generate(run.model, vocab, sample_prompt(vocab), cfg.sample_length, temperature=temperature,
+                        seed=cfg.seed + run.step)[0]  # fmt: skip
 
-    def on_start(self, trainer: Trainer) -> None:
-        self.last = trainer.elapsed
+    def on_start(self, run: Run) -> None:
+        self.last = run.elapsed
 
-    def on_evaluate(self, trainer: Trainer) -> dict:
+    def on_evaluate(self, run: Run) -> dict:
         """Memorisation at this snapshot: one sample at MEASURE_TEMPERATURE segmented against the library, so
         that a long run shows where it stops learning style and starts reciting its books, and its
         readability. History columns: quoted, longest_quote, quotes_per_1000, readability."""
         from ..attribution import summary
 
-        text = self.generate(trainer, MEASURE_TEMPERATURE)
-        figures = summary(self.attribution(trainer).segment(text)).figures
+        text = self.generate(run, MEASURE_TEMPERATURE)
+        figures = summary(self.attribution(run).segment(text)).figures
         return {"quoted": round(figures.fraction, 4), "longest_quote": figures.longest,
                 "quotes_per_1000": round(figures.per_1000, 2),
-                "readability": round(readability(text, trainer.library.words), 4)}  # fmt: skip
+                "readability": round(readability(text, run.library.words), 4)}  # fmt: skip
 
-    def on_snapshot(self, trainer: Trainer, stats: Stats, improved: bool) -> None:
+    def on_snapshot(self, run: Run, stats: Stats, improved: bool) -> None:
         """Every sample_every minutes, once the train loss is below sample_below: text at each of the
         sample temperatures from the prompt ". ", highlighted by source, printed and saved under samples/
         (plain text and an HTML page with the quotes linked to their books)."""
         from ..render import ansi, html_page, no_color
 
-        cfg = trainer.cfg
-        if trainer.elapsed - self.last < cfg.sample_every * 60 or stats.train_loss >= cfg.sample_below:
+        cfg = run.cfg
+        if run.elapsed - self.last < cfg.sample_every * 60 or stats.train_loss >= cfg.sample_below:
             return
-        index, step = self.attribution(trainer), trainer.step
+        index, step = self.attribution(run), run.step
         rule = index.rule()
         parts, pages = [], []
         for temp in cfg.sample_temperatures:
-            text = self.generate(trainer, temp)
+            text = self.generate(run, temp)
             spans = index.segment(text)
-            head = f"temperature {temp} · readability {readability(text, trainer.library.words):.0%}"
+            head = f"temperature {temp} · readability {readability(text, run.library.words):.0%}"
             parts.append(f"--- {head} ---\n{text}\n")
             if self.tensorboard is not None:
                 self.tensorboard.text(f"sample/temperature {temp}", text, step)
             pages.append((head, spans))
-            trainer.log(f"sample at {head}:\n{ansi(spans, sys.stderr.isatty() and not no_color(), rule)}\n")
-        base = trainer.dir / "samples" / f"step{step:08d}"
+            run.log(f"sample at {head}:\n{ansi(spans, sys.stderr.isatty() and not no_color(), rule)}\n")
+        base = run.dir / "samples" / f"step{step:08d}"
         atomic_write(base.with_suffix(".txt"), "\n".join(parts).encode())
-        page = html_page(pages, title=f"{trainer.dir.name}, step {step}", rule=rule)
+        page = html_page(pages, title=f"{run.dir.name}, step {step}", rule=rule)
         atomic_write(base.with_suffix(".html"), page.encode())
-        self.last = trainer.elapsed
+        self.last = run.elapsed

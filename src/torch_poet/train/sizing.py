@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # torch is imported where it is used: the CLI reads this table for --help without it
     import torch
 
+    from ..library import Library
+    from .resume import Start
+
 LONG_RUN_MINUTES = 60.0  # the budget sized for when training runs until stopped
 PROBE_SECONDS = 1.0  # timed training per candidate, at most (after one warm-up step)
 
@@ -33,15 +36,11 @@ class Shape:
     min_chars: float  # training characters from which it learns more than the shape before it
 
 
-# The first crossovers come from the runs recorded in BENCHMARKS.md (tiny-shakespeare: 2x384 ahead of
-# 2x512 after 3 M chars, behind after 15 M; with linear decay and weight decay on the matrices only, still
-# ahead at 7.5 M: 1.4061 nats against 1.4103; lr 7e-3 best for both); the large shapes' are estimates
-# (about 5x the characters per doubling of the parameters) until `--only sizing` runs on a GPU.
-# Batches: in budgets of a few thousand steps, steps count. At 2.5 M chars 2x384 reached 1.611 nats with
-# 64x128 batches, 1.508 with 32x128 and 1.490 with 16x128, but 16 rows ran at 0.77x the speed of 32 (a loss
-# at equal time); on a CPU 2x512 runs 32 rows as fast as 64. Halving the window instead keeps the speed
-# (the state is carried, so the context stays long): 32x64 reached 1.470 where 32x128 reached 1.505, and
-# 32x32 1.481; 2x512 over 20 minutes ended at 1.432 with 32x64 and 1.436 with 32x128 (BENCHMARKS.md).
+# The crossovers of the small shapes and their learning rates come from the loss-against-characters runs in
+# BENCHMARKS.md (tiny-shakespeare); the large shapes' are estimates (about 5x the characters per doubling of
+# the parameters) until `--only sizing` runs on a GPU. Batches: in budgets of a few thousand steps, steps
+# count, so the small shapes take few rows; fewer rows than 32 lose speed on a CPU, so they halve the window
+# instead, which keeps the speed (the state is carried, so the context stays long). BENCHMARKS.md has the runs.
 SHAPES = (
     Shape(2, 256, 32, 64, 6e-3, 0),
     Shape(2, 384, 32, 64, 7e-3, 2.5e6),
@@ -56,17 +55,14 @@ REPEATS = 3  # passes over the text from which a run overfits enough to pay for 
 
 def dropout_for(epochs: float) -> float:
     """Variational dropout for a run that sees its training text `epochs` times: none for the first three
-    passes (too little repeats to overfit, and dropout slows learning), then 0.03 more per pass up to 0.35
-    (2x512's best at ~15 passes, BENCHMARKS.md). At 7.5 passes of 2x384 (weight decay 0.1 on the matrices,
-    linear decay to zero) dropout 0.13 scored 1.4003 nats, 0.18 1.4027, 0.09 1.4061 and 0 1.4214; with
-    weight decay 0.3, 0.13 scored 1.3931 (BENCHMARKS.md, the schedule)."""
+    passes (too little repeats to overfit, and dropout slows learning), then more with each pass, up to
+    2x512's best at many passes (the runs behind the rate: BENCHMARKS.md, the schedule)."""
     return round(min(0.35, max(0.0, 0.03 * (epochs - REPEATS))), 2)
 
 
 def weight_decay_for(epochs: float) -> float:
     """AdamW's weight decay on the matrices: nanoGPT's 0.1 while the text is seen fewer than three times,
-    then 0.3. At 7.5 passes of 2x384 0.3 scored 1.3931 nats against 1.4003; below three passes it only slows
-    learning (the 3.5-minute demo: 1.445 nats against 1.357; BENCHMARKS.md, the schedule)."""
+    then 0.3, which pays once the text repeats and only slows learning before (BENCHMARKS.md, the schedule)."""
     return 0.1 if epochs < REPEATS else 0.3
 
 
@@ -108,10 +104,10 @@ def probe(shape: Shape, vocab_size: int, cell: str, device: torch.device, dtype:
     by the fastest (other work on the machine only ever slows a step down)."""
     import torch
 
-    from .config import ModelConfig
-    from .model import CharRNN
-    from .train.loop import train_step
-    from .train.shards import cpu_shards
+    from ..config import ModelConfig
+    from ..model import CharRNN
+    from .loop import train_step
+    from .shards import cpu_shards
 
     torch_state = torch.get_rng_state()  # probing must not move the run's random numbers
     model = CharRNN(ModelConfig(vocab_size=vocab_size, cell=cell, layers=shape.layers, hidden=shape.hidden)).to(device)
@@ -143,7 +139,7 @@ def choose(
     """The largest shape that trains on its `min_chars` within `minutes` (None: a long run) here.
     `rate(shape) -> chars/s` defaults to probing the device; candidates are probed smallest first,
     and probing stops at the first that does not qualify."""
-    from .hardware import device_words
+    from ..hardware import device_words
 
     budget = minutes or LONG_RUN_MINUTES
     rate = rate or (lambda s: probe(s, vocab_size, cell, device, dtype))
@@ -173,19 +169,19 @@ def wanted(explicit: set[str]) -> bool:
     return not {"layers", "hidden"} & explicit
 
 
-def apply(mcfg, tcfg, library, explicit: set[str], rate: Callable[[Shape], float] | None = None):
-    """(model config, train config, what config.json keeps of the choice or None) for a new model: the
-    fields the user did not name, sized to the device, --minutes and the library; `rate` as in `choose`."""
+def apply(start: Start, library: Library, rate: Callable[[Shape], float] | None = None) -> Start:
+    """A new model's start with the fields the caller did not name sized to its device, --minutes and the
+    library, and what config.json keeps of the choice; `rate` as in `choose`."""
     from dataclasses import replace
 
-    from .hardware import pick_device, pick_dtype
+    from ..hardware import pick_dtype
 
-    if not wanted(explicit):
-        return mcfg, tcfg, None
-    device = pick_device(tcfg.device)
+    if not wanted(start.named):
+        return start
+    mcfg, tcfg = start.model, start.train
     train_chars = int(sum(len(t.text) for t in library.texts) * (1 - tcfg.val_fraction))
-    dtype = pick_dtype(tcfg.precision, device)
-    choice = choose(tcfg.minutes, train_chars, len(library.vocab), device, dtype, mcfg.cell, rate)
-    model, train = size(choice, explicit)
+    dtype = pick_dtype(tcfg.precision, start.device)
+    choice = choose(tcfg.minutes, train_chars, len(library.vocab), start.device, dtype, mcfg.cell, rate)
+    model, train = size(choice, start.named)
     mcfg, tcfg = replace(mcfg, **model), replace(tcfg, **train)
-    return mcfg, tcfg, choice.record(mcfg, tcfg)
+    return replace(start, model=mcfg, train=tcfg, sizing=choice.record(mcfg, tcfg))

@@ -8,8 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import PoetError
+from . import config_json, history, snapshots
 
-TRAINER_FILES = ("last.safetensors", "best.safetensors", "config.json", "history.jsonl")  # written by trainers only
+# written by trainers only
+TRAINER_FILES = (*(snapshots.path(Path(), w).name for w in snapshots.SNAPSHOTS), config_json.NAME, history.NAME)
 
 
 @contextmanager

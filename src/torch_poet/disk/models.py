@@ -1,5 +1,6 @@
 """The models on disk, as `poet models` and the web app list them: where they are, how far each has
-trained, its size, whether it is training now, and what is wrong with a broken one."""
+trained, its size, whether it is training now, and what is wrong with a broken one. Reads config.json and
+snapshot headers only, without torch."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ import os
 import stat
 from pathlib import Path
 
-from .checkpoint import SNAPSHOTS, read_config, snapshot_meta, snapshot_path
-from .config import LN2
-from .errors import PoetError
-from .train.lock import is_training
+from ..config import LN2
+from ..errors import PoetError
+from . import config_json, snapshots
+from .lock import is_training
 
 
 def model_dirs(root: Path) -> dict[tuple[str, str], Path]:
     """(project, model) -> directory of every model under root/projects: a glob, no file read."""
-    return {(d.parent.name, d.name): d for d in (c.parent for c in sorted(Path(root).glob("projects/*/*/config.json")))}
+    found = sorted(Path(root).glob(f"projects/*/*/{config_json.NAME}"))
+    return {(c.parent.parent.name, c.parent.name): c.parent for c in found}
 
 
 def model_row(d: Path) -> dict:
@@ -25,30 +27,18 @@ def model_row(d: Path) -> dict:
     row = {"project": d.parent.name, "model": d.name, "path": str(d), "step": None, "best_bpc": None}
     row["training"], row["broken"] = is_training(d), None
     try:
-        read_config(d)
-        meta = latest_meta(d)  # weights that do not fit config.json show when the model is loaded
+        config_json.read(d)
+        found = snapshots.newest(d)  # weights that do not fit config.json show when the model is loaded
     except PoetError as e:
-        row["broken"], meta = str(e), None
-    if meta is not None:
+        row["broken"], found = str(e), None
+    if found is not None:
+        _, meta = found
         row["step"] = meta["step"]
         best = meta.get("best")
         if isinstance(best, (int, float)) and math.isfinite(best):
             row["best_bpc"] = round(best / LN2, 4)
     row["bytes"], row["updated"] = disk_usage(d)
     return row
-
-
-def latest_meta(d: Path) -> dict | None:
-    """The meta of the last snapshot, else of the best; None before the first; PoetError if none is readable."""
-    errors = []
-    for which in SNAPSHOTS:
-        try:
-            return snapshot_meta(snapshot_path(d, which))
-        except PoetError as e:
-            errors += [str(e)] if snapshot_path(d, which).exists() else []
-    if errors:
-        raise PoetError("; ".join(errors))
-    return None
 
 
 def disk_usage(d: Path) -> tuple[int, float]:
