@@ -5,13 +5,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
+from helpers import params
 
 from torch_poet.model import CharRNN, ModelConfig
 from torch_poet.train.data import evaluate
 from torch_poet.train.loop import train_step
 from torch_poet.train.shards import Shards, cpu_shards, join_state, split_state
-
-from test_train import params
 
 
 @pytest.fixture
