@@ -1,5 +1,6 @@
 """What several test files share: a tiny model trained for a few seconds on two short texts (local files, so
-its library reloads offline) and saved like `poet train` saves it, random-weight models, and `poet` as a process."""
+its library reloads offline) and saved like `poet train` saves it, random-weight models, `poet` as a process, and
+the pieces of a small training run (a one-text library, a tiny TrainConfig, a copy of a model's weights)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from conftest import SHARED
 
 from torch_poet.checkpoint import save_snapshot, write_json
-from torch_poet.library import Library, read_file
+from torch_poet.config import TrainConfig
+from torch_poet.library import Library, Text, read_file
 from torch_poet.model import CharRNN, ModelConfig
+
+SHAKESPEARE = SHARED / "corpora" / "tiny-shakespeare.txt"
 
 AUSTEN = """It is a truth universally acknowledged, that a single man in possession of a good fortune, must be
 in want of a wife. However little known the feelings or views of such a man may be on his first entering a
@@ -32,6 +37,22 @@ twilight, with nipped fingers and toes, and a heart saddened by the chidings of 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 ENV = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "POET_GUTENBERG_URL")}
 ENV["OMP_NUM_THREADS"] = "1"  # the CLI tests run in parallel with whatever else shares the machine
+
+
+def lib(text: str) -> Library:
+    """A library of one text."""
+    return Library.from_texts([Text(key="t", title="t", author="a", text=text)])
+
+
+def tiny(**kw) -> TrainConfig:
+    """A TrainConfig for runs of a few seconds on a CPU; `kw` overrides."""
+    base = dict(batch_size=8, seq_len=32, lr=1e-2, warmup_steps=5, snapshot_every=60, seed=3, precision="fp32")
+    return TrainConfig(**{**base, **kw})
+
+
+def params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the model's weights (its state_dict, cloned), to compare with after it trains on."""
+    return {k: v.clone() for k, v in model.state_dict().items()}
 
 
 def train_model(where: Path, steps: int = 250) -> Path:

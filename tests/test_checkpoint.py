@@ -6,22 +6,18 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import SHAKESPEARE, lib, tiny
+
 from torch_poet import checkpoint
 from torch_poet.errors import PoetError
-from torch_poet.library import Library, Text
 from torch_poet.model import ModelConfig
-from torch_poet.train import TrainConfig, Trainer
-
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
+from torch_poet.train import Trainer
 
 
 @pytest.fixture
 def trained(tmp_path) -> Path:
     """A model directory after 4 steps of a small model (both snapshots written)."""
-    library = Library.from_texts([Text(key="t", title="t", author="a", text=SHAKESPEARE.read_text()[:10_000])])
-    config = TrainConfig(batch_size=8, seq_len=32, lr=1e-2, warmup_steps=5, snapshot_every=60, seed=3, steps=4,
-                         precision="fp32")  # fmt: skip
-    t = Trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=32), config)
+    t = Trainer(lib(SHAKESPEARE.read_text()[:10_000]), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=4))
     t.run()
     return t.dir
 

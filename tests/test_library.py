@@ -1,10 +1,8 @@
 """The library (library.py): readability is the share of a text's words that are words of the library."""
 
-from torch_poet.library import Library, Text, readability
+from helpers import lib
 
-
-def lib(text: str) -> Library:
-    return Library.from_texts([Text(key="t", title="t", author="a", text=text)])
+from torch_poet.library import readability
 
 
 def test_readability_is_the_share_of_words_found_in_the_library():

@@ -2,22 +2,11 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
-from torch_poet.library import Library, Text
+from helpers import SHAKESPEARE, lib, tiny
+
 from torch_poet.model import ModelConfig
-from torch_poet.train import TrainConfig, Trainer
-
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
-
-
-def lib(text: str) -> Library:
-    return Library.from_texts([Text(key="t", title="t", author="a", text=text)])
-
-
-def tiny(**kw) -> TrainConfig:
-    base = dict(batch_size=8, seq_len=32, lr=1e-2, warmup_steps=5, snapshot_every=60, seed=3, precision="fp32")
-    return TrainConfig(**{**base, **kw})
+from torch_poet.train import Trainer
 
 
 def test_poet_plot_writes_three_panels(tmp_path):

@@ -3,16 +3,13 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from helpers import SHAKESPEARE, lib
 
 from torch_poet import sizing
 from torch_poet.config import ModelConfig, TrainConfig
-from torch_poet.library import Library, Text
-
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
 CPU = torch.device("cpu")
 
 
@@ -53,7 +50,7 @@ def test_dropout_and_weight_decay_grow_with_the_epochs_the_budget_allows():
 
 
 def test_explicit_fields_win():
-    library = Library.from_texts([Text("t", "t", "a", "some text " * 1000)])
+    library = lib("some text " * 1000)
     mcfg, tcfg, picked = sizing.apply(ModelConfig(dropout=0.5), TrainConfig(minutes=60, lr=1e-3, weight_decay=0.02),
                                       library, {"dropout", "lr", "minutes", "weight_decay"}, rate=device(3e12))  # fmt: skip
     big = sizing.SHAPES[-1]

@@ -10,35 +10,22 @@ import sys
 import time
 import warnings
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import poet, wait_for_snapshot
+from helpers import SHAKESPEARE, lib, params, tiny
 
 from torch_poet import checkpoint
 from torch_poet.errors import PoetError
-from torch_poet.library import Library, Text, readability
+from torch_poet.library import readability
 from torch_poet.model import CharRNN, ModelConfig
 from torch_poet.generate import generate
 from torch_poet.train import TrainConfig, Trainer
 from torch_poet.train.loop import lr_at, param_groups
 from torch_poet.train.resume import regroup
 from torch_poet.train.samples import MEASURE_TEMPERATURE, sample_prompt
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SHAKESPEARE = SHARED / "corpora" / "tiny-shakespeare.txt"
-
-
-def lib(text: str) -> Library:
-    return Library.from_texts([Text(key="t", title="t", author="a", text=text)])
-
-
-def tiny(**kw) -> TrainConfig:
-    base = dict(batch_size=8, seq_len=32, lr=1e-2, warmup_steps=5, snapshot_every=60, seed=3, precision="fp32")
-    return TrainConfig(**{**base, **kw})
-
 
 def unigram_entropy(text: str) -> float:
     n = len(text)
@@ -105,10 +92,6 @@ def test_overfits_a_repeated_string(tmp_path):
     # after one period of context the text is fully predictable
     loss = torch.nn.functional.cross_entropy(logits[0, 45:], ids[0, 46:])
     assert loss < 0.05
-
-
-def params(model):
-    return {k: v.clone() for k, v in model.state_dict().items()}
 
 
 @pytest.mark.parametrize("rows", [4, 16])  # 4: one call; 16: two shards of 8 rows (train/shards.py)
@@ -259,9 +242,8 @@ def test_each_snapshot_measures_the_memorisation_of_a_sample(tmp_path):
 
 
 def test_gpu_out_of_memory_is_one_line_with_the_fix(tmp_path, monkeypatch):
-    library = Library.from_texts([Text(key="t", title="t", author="a", text="abcdefgh " * 2000)])
-    trainer = Trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=16), TrainConfig(batch_size=4, seq_len=16,
-                      steps=3, precision="fp32"))  # fmt: skip
+    config = TrainConfig(batch_size=4, seq_len=16, steps=3, precision="fp32")
+    trainer = Trainer(lib("abcdefgh " * 2000), tmp_path / "m", ModelConfig(layers=1, hidden=16), config)
 
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
