@@ -14,10 +14,13 @@ from pathlib import Path
 import torch
 from conftest import SHARED
 
-from torch_poet.checkpoint import save_snapshot, write_json
 from torch_poet.config import TrainConfig
+from torch_poet.disk import config_json, snapshots
 from torch_poet.library import Library, Text, read_file
 from torch_poet.model import CharRNN, ModelConfig
+from torch_poet.train.loop import Trainer
+from torch_poet.train.resume import Start
+from torch_poet.train.run import standard_hooks
 
 SHAKESPEARE = SHARED / "corpora" / "tiny-shakespeare.txt"
 
@@ -48,6 +51,15 @@ def tiny(**kw) -> TrainConfig:
     """A TrainConfig for runs of a few seconds on a CPU; `kw` overrides."""
     base = dict(batch_size=8, seq_len=32, lr=1e-2, warmup_steps=5, snapshot_every=60, seed=3, precision="fp32")
     return TrainConfig(**{**base, **kw})
+
+
+def trainer(
+    library: Library, where: Path, model: ModelConfig, train: TrainConfig, restart: bool = False, log=None
+) -> Trainer:
+    """A Trainer of the model in `where` with every setting of `model` and `train` named, and the hooks of
+    `poet train`: as a Python caller makes one."""
+    start = Start.resolve(where, {**asdict(model), **asdict(train)}, restart)
+    return Trainer(library, start, standard_hooks(start, log or print), log)
 
 
 def params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -81,17 +93,9 @@ def train_model(where: Path, steps: int = 250) -> Path:
         opt.step()
     model.eval()
     meta = {"step": steps, "loss": loss.item()}
-    for which in ("best", "last"):
-        save_snapshot(model_dir / f"{which}.safetensors", model, None, meta, {})
-    write_json(
-        model_dir / "config.json",
-        {
-            "model": asdict(config),
-            "train": {},
-            "vocab": library.vocab,
-            "library": {"spec": {"files": []}, "texts": library.record(), "fingerprint": library.fingerprint()},
-        },
-    )
+    for which in snapshots.SNAPSHOTS:
+        snapshots.save(snapshots.path(model_dir, which), model, None, meta, {})
+    config_json.write(model_dir, config_json.build(config, TrainConfig(), library))
     return model_dir
 
 

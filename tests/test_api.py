@@ -2,15 +2,15 @@
 train briefly, load the model, generate, and highlight with a legend, escaped for Jupyter."""
 
 import torch_poet
-from torch_poet import LibrarySpec, ModelConfig, Poet, TrainConfig, Trainer, build_library, model_dir
+from torch_poet import LibrarySpec, Poet, Start, Trainer, build_library, model_dir
 
 
 def test_build_train_load_generate_highlight(gutenberg_server):
     library = build_library(LibrarySpec(books=[946]), gutenberg_server.url)  # Lady Susan
     assert [t.title for t in library.texts] == ["Lady Susan"] and library.texts[0].author == "Austen, Jane"
     where = model_dir("api", "tiny")
-    config = TrainConfig(steps=40, batch_size=8, seq_len=32, snapshot_every=1e9, precision="fp32")
-    history = Trainer(library, where, ModelConfig(layers=1, hidden=32), config, log=lambda m: None).run()
+    settings = dict(layers=1, hidden=32, steps=40, batch_size=8, seq_len=32, snapshot_every=1e9, precision="fp32")
+    history = Trainer(library, Start.resolve(where, settings), log=lambda m: None).run()
     assert history[-1]["step"] == 40 and history[-1]["val_bpc"] < 6
 
     poet = Poet.load(project="api", model="tiny", source=gutenberg_server.url)

@@ -104,7 +104,7 @@ def test_the_import_reader_resolves_relative_and_submodule_imports():
     graph = import_graph()
     assert "torch_poet.train.distributed" in graph["torch_poet.train.loop"]  # `from . import distributed, resume`
     assert "torch_poet.train" not in graph["torch_poet.train.loop"]
-    assert "torch_poet.checkpoint" in graph["torch_poet.train.loop"]  # `from .. import checkpoint`
+    assert "torch_poet.disk.snapshots" in graph["torch_poet.train.loop"]  # `from ..disk import ..., snapshots`
     assert "torch_poet.gutenberg" in graph["torch_poet.library"]  # `from . import gutenberg` inside a function
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
@@ -143,9 +143,6 @@ def test_no_source_file_over_400_lines(path):
     assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines (at most {MAX_LINES}): split it"
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="poet models still imports torch: fixed by the on-disk formats refactor"
-)
 def test_poet_models_imports_no_torch(tmp_path):
     """In a fresh interpreter, `poet models --json` on an empty POET_HOME lists nothing and never loads torch."""
     home, report = tmp_path / "empty-home", tmp_path / "modules.json"

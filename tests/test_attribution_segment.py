@@ -21,7 +21,7 @@ def test_pieces_segment_like_the_whole(texts, text, min_quote, data):
     """A text fed in pieces (a stream, a file in chunks) gives the spans of the whole text."""
     index = Index.build(texts)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=6)))
-    segmenter = Segmenter(index, min_quote)
+    segmenter = index.segmenter(min_quote)
     got = []
     for a, b in zip([0, *cuts], [*cuts, len(text)]):
         got += segmenter.feed(text[a:b])

@@ -1,4 +1,4 @@
-"""Snapshots (checkpoint.py): a truncated one falls back to the other, a malicious pickle is never executed."""
+"""Snapshots (disk/snapshots.py): a truncated one falls back to the other, a malicious pickle is never executed."""
 
 import os
 from pathlib import Path
@@ -6,31 +6,30 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import SHAKESPEARE, lib, tiny
+from helpers import SHAKESPEARE, lib, tiny, trainer
 
-from torch_poet import checkpoint
+from torch_poet.disk import snapshots
 from torch_poet.errors import PoetError
 from torch_poet.model import ModelConfig
-from torch_poet.train import Trainer
 
 
 @pytest.fixture
 def trained(tmp_path) -> Path:
     """A model directory after 4 steps of a small model (both snapshots written)."""
-    t = Trainer(lib(SHAKESPEARE.read_text()[:10_000]), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=4))
+    t = trainer(lib(SHAKESPEARE.read_text()[:10_000]), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=4))
     t.run()
     return t.dir
 
 
 def test_truncated_last_snapshot_falls_back_to_best(trained):
-    last = checkpoint.snapshot_path(trained, "last")
+    last = snapshots.path(trained, "last")
     data = last.read_bytes()
     last.write_bytes(data[: len(data) // 2])
     with pytest.warns(UserWarning, match="unreadable.*using the best snapshot"):
-        which, tensors, _ = checkpoint.load_snapshot(trained, "last")
+        which, tensors, _ = snapshots.load(trained, "last")
     assert which == "best" and any(k.startswith("model.") for k in tensors)
     with pytest.warns(UserWarning, match="using the best snapshot"):
-        model, config, meta = checkpoint.load_model(trained, "last")
+        model, config, meta = snapshots.load_model(trained, "last")
     assert meta["step"] == 4
 
 
@@ -45,7 +44,7 @@ class Payload:
 def test_malicious_pickle_snapshot_is_never_executed(trained, tmp_path):
     marker = tmp_path / "pwned"
     for which in ("last", "best"):
-        torch.save({"model": Payload(marker)}, checkpoint.snapshot_path(trained, which))
+        torch.save({"model": Payload(marker)}, snapshots.path(trained, which))
     with pytest.raises(PoetError, match="unreadable"):
-        checkpoint.load_model(trained)
+        snapshots.load_model(trained)
     assert not marker.exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED, poet, wait_for_snapshot
 
-from torch_poet import checkpoint
+from torch_poet.disk import snapshots
 from torch_poet.cli import without_option
 
 # fp32 and no dropout: two processes then compute the one-process step up to float summation order
@@ -74,13 +74,14 @@ SCRIPT = """
 import sys
 from pathlib import Path
 
-from torch_poet import Library, ModelConfig, TrainConfig, Trainer
+from torch_poet import Library, Start, Trainer, standard_hooks
 from torch_poet.library import read_file
 
 book, where, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 library = Library.from_texts([read_file(Path(book))])
-config = TrainConfig(batch_size=8, seq_len=32, precision="fp32", eval_chars=20000, snapshot_every=100, steps=steps)
-trainer = Trainer(library, where, ModelConfig(layers=1, hidden=48, dropout=0), config)
+start = Start.resolve(where, dict(layers=1, hidden=48, dropout=0, batch_size=8, seq_len=32, precision="fp32",
+                                  eval_chars=20000, snapshot_every=100, steps=steps))
+trainer = Trainer(library, start, standard_hooks(start, print))
 trainer.run()
 """
 
@@ -132,7 +133,7 @@ def test_a_dead_worker_stops_the_job_with_one_clear_line(tmp_path, env, book):
     assert "poet: error: worker 1 of 2 was killed by SIGKILL" in err and "rerun the same command to resume" in err
     assert "Traceback" not in err
     assert not worker_pids(proc.pid)
-    _, _, meta = checkpoint.load_model(model_dir, "last")  # the last snapshot is intact
+    _, _, meta = snapshots.load_model(model_dir, "last")  # the last snapshot is intact
     assert meta["step"] > 0
 
 
@@ -148,7 +149,7 @@ def test_ctrl_c_snapshots_once_and_exits_130(tmp_path, env, book):
     assert proc.returncode == 130, err
     assert err.count("interrupted: snapshot saved at step") == 1 and "Traceback" not in err
     step = int(err.split("snapshot saved at step ")[1].split()[0])
-    assert checkpoint.snapshot_meta(checkpoint.snapshot_path(model_dir, "last"))["step"] == step
+    assert snapshots.meta(snapshots.path(model_dir, "last"))["step"] == step
 
 
 def worker_pids(launcher: int) -> list[int]:

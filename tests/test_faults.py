@@ -22,22 +22,28 @@ import httpx2 as httpx
 import pytest
 import torch
 from conftest import GUTENBERG, SHARED, Reply, poet
+from helpers import trainer
+
+from torch_poet.train.loop import Trainer
 from fastapi.testclient import TestClient
 from safetensors.torch import save_file
 
-from torch_poet import checkpoint
-from torch_poet.checkpoint import load_model, read_snapshot, save_snapshot, write_json
+from torch_poet.disk import snapshots
+from torch_poet.disk.config_json import write_json
+from torch_poet.disk.snapshots import load_model
+from torch_poet.disk.snapshots import read as read_snapshot
+from torch_poet.disk.snapshots import save as save_snapshot
 from torch_poet.errors import PoetError
 from torch_poet.gutenberg import Mirror, download, load_catalog
 from torch_poet.gutenberg.catalog import MAX_CATALOG_BYTES
 from torch_poet.gutenberg.fetch import MAX_BOOK_BYTES
 from torch_poet.library import Library, Text, read_file
 from torch_poet.model import CharRNN, ModelConfig
-from torch_poet.models import list_models, model_row
+from torch_poet.disk.models import list_models, model_row
 from torch_poet.paths import atomic_write
 from torch_poet.poet import Poet
 from torch_poet.serve import MAX_BODY, create_app
-from torch_poet.train import TrainConfig, Trainer
+from torch_poet.config import TrainConfig
 
 PRIDE = (GUTENBERG / "cache/epub/1342/pg1342.txt").read_bytes()
 BOOK = "/cache/epub/1342/pg1342.txt"
@@ -451,12 +457,12 @@ def test_a_file_that_does_not_look_like_text_is_warned_about(data, words, tmp_pa
 TEXT = (SHARED / "corpora/tiny-shakespeare.txt").read_text()[:30_000]
 
 
-def trainer(where: Path, steps: int) -> Trainer:
+def small(where: Path, steps: int) -> Trainer:
     """A small model on TEXT; the schedule is flat, so any run to a step ends where a straight one would."""
     config = TrainConfig(batch_size=4, seq_len=16, lr=1e-2, min_lr_ratio=1.0, warmup_steps=2, snapshot_every=60,
                          seed=3, precision="fp32", steps=steps)  # fmt: skip
     library = Library.from_texts([Text(key="t", title="t", author="a", text=TEXT)])
-    return Trainer(library, where, ModelConfig(layers=1, hidden=32, dropout=0.0), config, log=lambda m: None)
+    return trainer(library, where, ModelConfig(layers=1, hidden=32, dropout=0.0), config, log=lambda m: None)
 
 
 def steps_in_history(d: Path) -> list[int]:
@@ -466,16 +472,16 @@ def steps_in_history(d: Path) -> list[int]:
 @pytest.mark.filterwarnings("ignore:resuming .* with changed settings")
 def test_a_kill_between_writing_best_and_last_resumes_from_best_and_restores_the_history(tmp_path):
     d = tmp_path / "m"
-    trainer(d, 4).run()
+    small(d, 4).run()
     last, history = (d / "last.safetensors").read_bytes(), (d / "history.jsonl").read_bytes()
-    trainer(d, 8).run()
-    assert checkpoint.snapshot_meta(d / "best.safetensors")["step"] == 8  # step 8 improved: best was written
+    small(d, 8).run()
+    assert snapshots.meta(d / "best.safetensors")["step"] == 8  # step 8 improved: best was written
     (d / "last.safetensors").write_bytes(last)  # as a kill after best, before last and history.jsonl, leaves them
     (d / "history.jsonl").write_bytes(history)
-    resumed = trainer(d, 12)
+    resumed = small(d, 12)
     assert resumed.step == 8 and [h["step"] for h in resumed.history] == [4, 8]  # the newer snapshot, and its row
     resumed.run()
-    straight = trainer(tmp_path / "straight", 12)
+    straight = small(tmp_path / "straight", 12)
     straight.run()
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)  # as if nothing had happened
@@ -485,11 +491,11 @@ def test_a_kill_between_writing_best_and_last_resumes_from_best_and_restores_the
 @pytest.mark.filterwarnings("ignore:resuming .* with changed settings")
 def test_a_kill_before_the_history_is_written_loses_no_row(tmp_path):
     d = tmp_path / "m"
-    trainer(d, 4).run()
+    small(d, 4).run()
     history = (d / "history.jsonl").read_bytes()
-    trainer(d, 8).run()
+    small(d, 8).run()
     (d / "history.jsonl").write_bytes(history)  # the snapshots of step 8 are written, its history row is not
-    resumed = trainer(d, 8)
+    resumed = small(d, 8)
     assert resumed.step == 8
     resumed.run()  # nothing left to train: it writes the history it took back, and stops
     assert steps_in_history(d) == [4, 8]
@@ -498,23 +504,23 @@ def test_a_kill_before_the_history_is_written_loses_no_row(tmp_path):
 @pytest.mark.filterwarnings("ignore:resuming .* with changed settings")
 def test_temp_files_of_a_killed_write_are_removed_when_a_trainer_takes_the_lock(tmp_path):
     d = tmp_path / "m"
-    trainer(d, 2).run()
+    small(d, 2).run()
     leftovers = [d / ".last.safetensors.k1ll3d.tmp", d / ".best.safetensors.x.tmp", d / ".history.jsonl.y.tmp"]
     for path in leftovers:  # full-size, as a SIGKILL in the middle of a snapshot write leaves them
         path.write_bytes((d / "last.safetensors").read_bytes())
     others = d / "index" / ".meta.json.z.tmp"  # not a trainer's: the server may be writing it right now
     others.parent.mkdir(exist_ok=True)
     others.write_bytes(b"{}")
-    trainer(d, 4).run()
+    small(d, 4).run()
     assert [p for p in leftovers if p.exists()] == [] and others.exists()
 
 
 def test_a_wrong_snapshot_on_resume_falls_back_to_the_other(tmp_path):
     d = tmp_path / "m"
-    trainer(d, 4).run()
+    small(d, 4).run()
     rewrite_snapshot(d / "last.safetensors", lambda t, h: t.pop("rng.torch"))
     with pytest.warns(UserWarning, match="does not hold a complete training state.*using the best snapshot"):
-        assert trainer(d, 4).step == 4
+        assert small(d, 4).step == 4
 
 
 # --- the web app on a real server -----------------------------------------------------------------------------------

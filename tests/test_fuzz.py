@@ -16,12 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
-from torch_poet.checkpoint import load_model, read_snapshot
+from torch_poet.disk.snapshots import load_model
+from torch_poet.disk.snapshots import read as read_snapshot
 from torch_poet.errors import PoetError
-from torch_poet.models import model_row
+from torch_poet.disk.models import model_row
 from torch_poet.poet import Poet
 from torch_poet.serve import create_app
-from torch_poet.train.resume import resolve_configs
+from torch_poet.train.resume import Start
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -106,7 +107,7 @@ def mutations(config: dict) -> st.SearchStrategy:
 def loads_or_says_why(d: Path) -> None:
     """Everything that reads a model either works or raises PoetError, never anything else."""
     for read in (lambda: Poet.load(d, device="cpu"), lambda: Poet.load(d, weights=False), lambda: model_row(d),
-                 lambda: resolve_configs(d, {}, {}), lambda: load_model(d, "last")):  # fmt: skip
+                 lambda: Start.resolve(d), lambda: load_model(d, "last")):  # fmt: skip
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "using the best snapshot instead"

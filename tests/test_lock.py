@@ -1,12 +1,13 @@
-"""The training lock (train/lock.py): one trainer per model at a time, and whether one is running."""
+"""The training lock (disk/lock.py): one trainer per model at a time, and whether one is running."""
 
 import pytest
+from helpers import trainer
 
 from torch_poet.errors import PoetError
 from torch_poet.library import Library, Text
 from torch_poet.model import ModelConfig
-from torch_poet.train import TrainConfig, Trainer
-from torch_poet.train.lock import is_training, training_lock
+from torch_poet.config import TrainConfig
+from torch_poet.disk.lock import is_training, training_lock
 
 
 def test_a_second_trainer_on_the_same_model_is_refused(tmp_path):
@@ -15,7 +16,7 @@ def test_a_second_trainer_on_the_same_model_is_refused(tmp_path):
     with training_lock(tmp_path / "m"):
         assert is_training(tmp_path / "m")
         with pytest.raises(PoetError, match=r"being trained by another process \(pid \d+\).*--model NEWNAME"):
-            Trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=16), config).run()
+            trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=16), config).run()
     assert not is_training(tmp_path / "m")
-    Trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=16), config).run()
+    trainer(library, tmp_path / "m", ModelConfig(layers=1, hidden=16), config).run()
     assert not is_training(tmp_path / "m")

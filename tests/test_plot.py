@@ -3,17 +3,16 @@
 import subprocess
 import sys
 
-from helpers import SHAKESPEARE, lib, tiny
+from helpers import SHAKESPEARE, lib, tiny, trainer
 
 from torch_poet.model import ModelConfig
-from torch_poet.train import Trainer
 
 
 def test_poet_plot_writes_three_panels(tmp_path):
     from PIL import Image
 
     text = SHAKESPEARE.read_text()[:10_000]
-    Trainer(lib(text), tmp_path / "projects" / "x" / "y", ModelConfig(layers=1, hidden=32), tiny(steps=6)).run()
+    trainer(lib(text), tmp_path / "projects" / "x" / "y", ModelConfig(layers=1, hidden=32), tiny(steps=6)).run()
     assert (tmp_path / "projects" / "x" / "y" / "history.png").exists()  # written at each snapshot
     cmd = [sys.executable, "-m", "torch_poet", "plot", "--root", str(tmp_path), "--project", "x"]
     out = subprocess.run(cmd + ["--model", "y", "-o", str(tmp_path / "p.png")], capture_output=True, text=True)

@@ -11,7 +11,6 @@ from helpers import AUSTEN, BRONTE, reference_greedy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torch_poet.attribution import Segmenter
 from torch_poet.chat import Conversation
 from torch_poet.errors import PoetError
 from torch_poet.generate import encode
@@ -197,7 +196,7 @@ def test_live_segmenter_equals_segmenting_the_whole_text(poet, data):
     cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=10)))
     min_quote = data.draw(st.sampled_from([5, 10, 20]))
     index = poet.index()
-    live = Segmenter(index, min_quote)
+    live = index.segmenter(min_quote)
     got = []
     for a, b in zip([0] + cuts, cuts + [len(text)]):
         got += live.feed(text[a:b])

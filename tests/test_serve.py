@@ -17,7 +17,7 @@ from conftest import PRIDE_AND_PREJUDICE, SHARED, poet
 from fastapi.testclient import TestClient
 
 from torch_poet.chat import Conversation
-from torch_poet.checkpoint import write_json
+from torch_poet.disk.config_json import write_json
 from torch_poet.poet import Poet
 from torch_poet.render import HTML_BACKGROUNDS
 from torch_poet.serve import MAX_LENGTH, MAX_PROMPT, create_app

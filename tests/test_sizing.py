@@ -3,12 +3,14 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 from helpers import SHAKESPEARE, lib
 
-from torch_poet import sizing
+from torch_poet.train import sizing
+from torch_poet.train.resume import Start
 from torch_poet.config import ModelConfig, TrainConfig
 CPU = torch.device("cpu")
 
@@ -51,8 +53,10 @@ def test_dropout_and_weight_decay_grow_with_the_epochs_the_budget_allows():
 
 def test_explicit_fields_win():
     library = lib("some text " * 1000)
-    mcfg, tcfg, picked = sizing.apply(ModelConfig(dropout=0.5), TrainConfig(minutes=60, lr=1e-3, weight_decay=0.02),
-                                      library, {"dropout", "lr", "minutes", "weight_decay"}, rate=device(3e12))  # fmt: skip
+    named = {"dropout": 0.5, "minutes": 60, "lr": 1e-3, "weight_decay": 0.02}
+    start = sizing.apply(Start(Path("m"), ModelConfig(dropout=0.5), TrainConfig(minutes=60, lr=1e-3, weight_decay=0.02),
+                               CPU, frozenset(named)), library, rate=device(3e12))  # fmt: skip
+    mcfg, tcfg, picked = start.model, start.train, start.sizing
     big = sizing.SHAPES[-1]
     assert (mcfg.dropout, tcfg.lr, tcfg.weight_decay) == (0.5, 1e-3, 0.02)  # named: kept
     assert (mcfg.layers, mcfg.hidden, tcfg.batch_size, tcfg.seq_len) == (big.layers, big.hidden, big.batch_size,
@@ -61,10 +65,9 @@ def test_explicit_fields_win():
     assert picked["device"].endswith(("CPU core", "CPU cores"))
     # a named model shape is the user's: nothing is probed or changed
     probed = []
-    named = sizing.apply(
-        ModelConfig(hidden=48), TrainConfig(), library, {"hidden"}, rate=lambda s: probed.append(s) or 1.0
-    )
-    assert named == (ModelConfig(hidden=48), TrainConfig(), None) and probed == []
+    start = Start(Path("m"), ModelConfig(hidden=48), TrainConfig(), CPU, frozenset({"hidden"}))
+    named = sizing.apply(start, library, rate=lambda s: probed.append(s) or 1.0)
+    assert (named.model, named.train, named.sizing) == (ModelConfig(hidden=48), TrainConfig(), None) and probed == []
 
 
 def test_the_real_probe_measures_a_training_step():

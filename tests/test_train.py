@@ -15,17 +15,17 @@ import pytest
 import torch
 
 from conftest import poet, wait_for_snapshot
-from helpers import SHAKESPEARE, lib, params, tiny
+from helpers import SHAKESPEARE, lib, params, tiny, trainer
 
-from torch_poet import checkpoint
+from torch_poet.disk import snapshots
 from torch_poet.errors import PoetError
 from torch_poet.library import readability
 from torch_poet.model import CharRNN, ModelConfig
 from torch_poet.generate import generate
-from torch_poet.train import TrainConfig, Trainer
+from torch_poet.config import TrainConfig
 from torch_poet.train.loop import lr_at, param_groups
 from torch_poet.train.resume import regroup
-from torch_poet.train.samples import MEASURE_TEMPERATURE, sample_prompt
+from torch_poet.train.samples import MEASURE_TEMPERATURE, Samples, sample_prompt
 
 def unigram_entropy(text: str) -> float:
     n = len(text)
@@ -34,7 +34,7 @@ def unigram_entropy(text: str) -> float:
 
 def test_learns_real_text(tmp_path):
     text = SHAKESPEARE.read_text()[:20_000]
-    t = Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=128), tiny(steps=300, val_fraction=0.1))
+    t = trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=128), tiny(steps=300, val_fraction=0.1))
     t.run()
     val = t.history[-1]["val_loss"]
     assert val < unigram_entropy(text) - 0.7, (val, unigram_entropy(text))
@@ -84,7 +84,7 @@ def test_weight_decay_spares_biases_and_the_embedding_and_one_group_snapshots_st
 
 def test_overfits_a_repeated_string(tmp_path):
     text = "the quick brown fox jumps over the lazy dog. " * 100
-    t = Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=64), tiny(steps=300))
+    t = trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=64), tiny(steps=300))
     t.run()
     ids = torch.from_numpy(t.library.encode(text)).unsqueeze(0)
     with torch.no_grad():
@@ -99,13 +99,13 @@ def test_resume_is_exact(tmp_path, rows, two_threads):
     text = SHAKESPEARE.read_text()[:30_000]
     mcfg = dict(layers=2, hidden=32, dropout=0.2)  # dropout: the RNG state (and the shards' seeds) restored too
     cfg = dict(min_lr_ratio=1.0, batch_size=rows, seq_len=16)  # same schedule whatever the horizon
-    straight = Trainer(lib(text), tmp_path / "a", ModelConfig(**mcfg), tiny(steps=40, **cfg))
+    straight = trainer(lib(text), tmp_path / "a", ModelConfig(**mcfg), tiny(steps=40, **cfg))
     straight.run()
-    first = Trainer(lib(text), tmp_path / "b", ModelConfig(**mcfg), tiny(steps=20, **cfg))
+    first = trainer(lib(text), tmp_path / "b", ModelConfig(**mcfg), tiny(steps=20, **cfg))
     first.run()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "resuming with changed settings: steps"
-        resumed = Trainer(lib(text), tmp_path / "b", ModelConfig(**mcfg), tiny(steps=40, **cfg))
+        resumed = trainer(lib(text), tmp_path / "b", ModelConfig(**mcfg), tiny(steps=40, **cfg))
     assert resumed.step == 20
     resumed.run()
     a, b = params(straight.model), params(resumed.model)
@@ -117,19 +117,19 @@ def test_resume_is_exact(tmp_path, rows, two_threads):
 
 def test_incompatible_resume_names_the_difference(tmp_path):
     text = SHAKESPEARE.read_text()[:10_000]
-    Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=2)).run()
+    trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=2)).run()
     with pytest.raises(PoetError, match=r"hidden=32.*hidden=64.*--model NEWNAME.*--restart"):
-        Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=64), tiny(steps=2))
+        trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=64), tiny(steps=2))
     with pytest.raises(PoetError, match="different library"):
-        Trainer(lib(text[:9000]), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=2))
+        trainer(lib(text[:9000]), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=2))
     # --restart starts over
-    t = Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=64), tiny(steps=2), restart=True)
+    t = trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=64), tiny(steps=2), restart=True)
     assert t.step == 0
 
 
 def test_library_shorter_than_a_window(tmp_path):
     with pytest.raises(PoetError, match="shorter than one batch"):
-        Trainer(lib("too short"), tmp_path / "m", ModelConfig(layers=1, hidden=8), tiny())
+        trainer(lib("too short"), tmp_path / "m", ModelConfig(layers=1, hidden=8), tiny())
 
 
 # --- real processes: SIGKILL at random moments, SIGINT -----------------------------------------------
@@ -152,7 +152,7 @@ def test_sigkill_at_random_moments_always_leaves_a_loadable_snapshot(tmp_path, e
         time.sleep(rng.uniform(0.0, 1.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        model, config, meta = checkpoint.load_model(model_dir, "last")
+        model, config, meta = snapshots.load_model(model_dir, "last")
         steps.append(meta["step"])
         assert config["library"]["texts"][0]["key"] == "file:book.txt"
     assert steps == sorted(steps) and steps[-1] > steps[0], steps  # each run resumed and went on
@@ -181,7 +181,7 @@ def test_sigint_saves_and_exits_130(tmp_path, env):
     assert time.monotonic() - t < 5
     assert proc.returncode == 130, err
     assert "Traceback" not in err.decode()
-    meta = json.loads(checkpoint.read_snapshot(checkpoint.snapshot_path(model_dir, "last"))[1]["meta"])
+    meta = json.loads(snapshots.read(snapshots.path(model_dir, "last"))[1]["meta"])
     history = [json.loads(line) for line in (model_dir / "history.jsonl").read_text().splitlines()]
     assert meta["step"] >= history[-1]["step"] > 0
 
@@ -213,7 +213,7 @@ def test_cli_mismatch_is_one_line(tmp_path, env):
 def test_tensorboard_logs_the_statistics(tmp_path):
     event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     text = SHAKESPEARE.read_text()[:10_000]
-    t = Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=6, tensorboard=True))
+    t = trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=6, tensorboard=True))
     t.run()
     acc = event_accumulator.EventAccumulator(str(tmp_path / "m" / "tensorboard"))
     acc.Reload()
@@ -226,12 +226,13 @@ def test_each_snapshot_measures_the_memorisation_of_a_sample(tmp_path):
     from torch_poet.attribution import summary
 
     text = SHAKESPEARE.read_text()[:10_000]
-    t = Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=6))
+    t = trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=6))
     t.run()
     row = t.history[-1]
     sample = generate(t.model, t.library.vocab, sample_prompt(t.library.vocab), t.cfg.sample_length, temperature=MEASURE_TEMPERATURE,
                       seed=t.cfg.seed + row["step"])[0]  # fmt: skip
-    figures = summary(t.samples.index.segment(sample)).figures
+    (samples,) = [h for h in t.hooks if isinstance(h, Samples)]
+    figures = summary(samples.index.segment(sample)).figures
     assert (row["quoted"], row["longest_quote"], row["quotes_per_1000"]) == (
         round(figures.fraction, 4),
         figures.longest,
@@ -243,30 +244,30 @@ def test_each_snapshot_measures_the_memorisation_of_a_sample(tmp_path):
 
 def test_gpu_out_of_memory_is_one_line_with_the_fix(tmp_path, monkeypatch):
     config = TrainConfig(batch_size=4, seq_len=16, steps=3, precision="fp32")
-    trainer = Trainer(lib("abcdefgh " * 2000), tmp_path / "m", ModelConfig(layers=1, hidden=16), config)
+    t = trainer(lib("abcdefgh " * 2000), tmp_path / "m", ModelConfig(layers=1, hidden=16), config)
 
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(trainer.model, "forward", oom)  # one process: the step runs the model itself
+    monkeypatch.setattr(t.model, "forward", oom)  # one process: the step runs the model itself
     with pytest.raises(PoetError, match=r"out of memory .* batch 4 x 16 chars.*--batch-size.*--seq-len"):
-        trainer.run()
+        t.run()
 
 
 def test_making_a_trainer_writes_nothing(tmp_path):
     text = SHAKESPEARE.read_text()[:10_000]
-    t = Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=2))
+    t = trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=2))
     assert not (tmp_path / "m").exists()
     t.run()
     assert {p.name for p in (tmp_path / "m").iterdir()} >= {"config.json", "last.safetensors", "history.jsonl"}
-    resumed = Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=2))
+    resumed = trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=2))
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "m").rglob("*")}
     assert resumed.step == 2 and {p: p.stat().st_mtime_ns for p in (tmp_path / "m").rglob("*")} == before
 
 
 def test_a_trainer_runs_again_where_it_stopped(tmp_path):
     text = SHAKESPEARE.read_text()[:10_000]
-    t = Trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=2))
+    t = trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=2))
     t.run()
     t.cfg.steps = 4
     t.run()

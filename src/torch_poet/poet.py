@@ -194,9 +194,8 @@ class Poet:
 
     def live(self, min_quote: int | None = None, phrases: bool = False):
         """An `attribution.Segmenter`: segment a text while it is being generated."""
-        from .attribution import Segmenter
 
-        return Segmenter(self.index(), min_quote, phrases)
+        return self.index().segmenter(min_quote, phrases)
 
     # --- dialog -------------------------------------------------------------------------------------------------
 

@@ -171,13 +171,19 @@ class Index:
     ) -> list[Span]:
         """Split text into quotes (at least min_quote chars, default the calibrated threshold), common phrases
         (with phrases=True: MIN_PHRASE chars or more) and original stretches, longest quotes first."""
-        segmenter = Segmenter(self, min_quote, phrases, max_sources)
+        segmenter = self.segmenter(min_quote, phrases, max_sources)
         spans: list[Span] = []
         for span in segmenter.feed(text) + segmenter.finish():
             if spans and not spans[-1].count and not span.count:  # pieces of one original stretch
                 span = Span(spans[-1].start, span.end, spans.pop().text + span.text)
             spans.append(span)
         return spans
+
+    def segmenter(
+        self, min_quote: int | None = None, phrases: bool = False, max_sources: int = MAX_SOURCES
+    ) -> Segmenter:
+        """Segmentation of a text that arrives in pieces (see `Segmenter`), by this index's rule."""
+        return Segmenter(self.suffixes, self.rule(min_quote), self.sources, phrases, max_sources)
 
     def sources(
         self, first: np.ndarray, last: np.ndarray, sizes: np.ndarray, max_sources: int

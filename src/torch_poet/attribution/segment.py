@@ -6,16 +6,16 @@ covered by kept ones is dropped, and a partial overlap goes to the longer one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .folding import code_points, fold
-from .results import MAX_SOURCES, MIN_PHRASE, Span
+from .results import MAX_SOURCES, MIN_PHRASE, Rule, Source, Span
+from .suffix_array import SuffixArray
 
-if TYPE_CHECKING:
-    from .index import Index
+# the sources of each kept match: (first row, last row, folded size, at most this many) -> its sources
+Sources = Callable[[np.ndarray, np.ndarray, np.ndarray, int], list[tuple[Source, ...]]]
 
 _CHUNK = 1 << 16  # characters segmented at a time: memory follows this, not the length of the input
 
@@ -50,13 +50,14 @@ class Segmenter:
 
     feed() returns the spans that became final; finish() the rest. A span is final once no match that
     could still grow overlaps it, so the spans put together equal `Index.segment` of the whole text, and
-    memory follows the undecided tail and _CHUNK, not the length of the text."""
+    memory follows the undecided tail and _CHUNK, not the length of the text. It needs the library's suffix
+    array, the quote rule and a way to name the sources of a match (`Index.segmenter` hands it these)."""
 
     def __init__(
-        self, index: Index, min_quote: int | None = None, phrases: bool = False, max_sources: int = MAX_SOURCES
+        self, suffixes: SuffixArray, rule: Rule, sources: Sources, phrases: bool = False, max_sources: int = MAX_SOURCES
     ):
-        self.index = index
-        self.rule = index.rule(min_quote)
+        self.suffixes, self.sources = suffixes, sources
+        self.rule = rule
         self.least = min(MIN_PHRASE, self.rule.min_quote) if phrases else self.rule.min_quote
         self.max_sources = max_sources
         self.pending = ""  # the undecided tail
@@ -85,7 +86,7 @@ class Segmenter:
     def _segment(self, text: str, final: bool) -> tuple[list[Span], int]:
         """The spans of text that are settled, and where they end: everything when final, else up to the first
         match that could still grow (or the matches overlapping it)."""
-        suffixes = self.index.suffixes
+        suffixes = self.suffixes
         folded, keep = fold(code_points(text))
         origin = np.append(np.flatnonzero(keep), len(text))  # original offset of each folded char, then the end
         n = len(folded)
@@ -109,7 +110,7 @@ class Segmenter:
             known = sizes >= depth[starts]  # not cut short of the rows found for its start: narrow those
             first, last = suffixes.find(codes, query, starts, sizes, np.where(known, lo[starts], 0),
                                         np.where(known, hi[starts], len(suffixes.sa)), np.where(known, depth[starts], 0))  # fmt: skip
-            found = self.index.sources(first, last, sizes, self.max_sources)
+            found = self.sources(first, last, sizes, self.max_sources)
             for (a, b), sources, count in zip(kept, found, (last - first).tolist()):
                 start, end = int(origin[a]), int(origin[b])  # with the white space folded into its last char
                 if start > at:

@@ -5,12 +5,16 @@ by everything that loads, resumes or lists the model."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import LibrarySpec, ModelConfig, TrainConfig, from_dict
 from ..errors import PoetError
 from ..paths import atomic_write
+
+if TYPE_CHECKING:
+    from ..library import Library
 
 NAME = "config.json"
 SECTIONS = ("model", "train", "vocab", "library", "sizing")  # sizing: how the shape was picked (optional)
@@ -23,6 +27,18 @@ def path(model_dir: Path) -> Path:
 def exists(model_dir: Path) -> bool:
     """Whether the directory holds a model (config.json is its first file)."""
     return path(model_dir).exists()
+
+
+def build(model: ModelConfig, train: TrainConfig, library: Library, sizing: dict | None = None) -> dict:
+    """The config.json of a model of `model`'s shape trained on `library` with `train`'s settings."""
+    return {
+        "model": asdict(model),
+        "train": asdict(train),
+        "vocab": library.vocab,
+        "library": {"spec": asdict(library.spec) if library.spec else {}, "fingerprint": library.fingerprint(),
+                    "texts": library.record()},
+        **({"sizing": sizing} if sizing else {}),  # how the shape was picked (sizing.Choice.record)
+    }  # fmt: skip
 
 
 def write(model_dir: Path, config: dict) -> None:

@@ -128,14 +128,7 @@ class Trainer:
         self.step, self.elapsed, self.best = 0, 0.0, math.inf
         self.state = None  # the recurrent state carried from batch to batch
         self.history: list[dict] = []
-        self.config = {  # config.json
-            "model": asdict(mcfg),
-            "train": asdict(cfg),
-            "vocab": library.vocab,
-            "library": {"spec": asdict(library.spec) if library.spec else {}, "fingerprint": library.fingerprint(),
-                        "texts": library.record()},
-            **({"sizing": start.sizing} if start.sizing else {}),  # how the shape was picked
-        }  # fmt: skip
+        self.config = config_json.build(mcfg, cfg, library, start.sizing)
         self.stop = StopRequest()
         self.shards: Shards | None = None  # while running on a CPU with several cores
         self.profile = dict.fromkeys(PROFILE, 0.0)
