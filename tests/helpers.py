@@ -18,7 +18,7 @@ from torch_poet.config import TrainConfig
 from torch_poet.disk import config_json, snapshots
 from torch_poet.library import Library, Text, read_file
 from torch_poet.model import CharRNN, ModelConfig
-from torch_poet.train.loop import Trainer
+from torch_poet.train.loop import LOG, Trainer
 from torch_poet.train.resume import Start
 from torch_poet.train.run import standard_hooks
 
@@ -54,12 +54,12 @@ def tiny(**kw) -> TrainConfig:
 
 
 def trainer(
-    library: Library, where: Path, model: ModelConfig, train: TrainConfig, restart: bool = False, log=None
+    library: Library, where: Path, model: ModelConfig, train: TrainConfig, restart: bool = False, log=LOG
 ) -> Trainer:
     """A Trainer of the model in `where` with every setting of `model` and `train` named, and the hooks of
     `poet train`: as a Python caller makes one."""
     start = Start.resolve(where, {**asdict(model), **asdict(train)}, restart)
-    return Trainer(library, start, standard_hooks(start, log or print), log)
+    return Trainer(library, start, standard_hooks(start, log), log)
 
 
 def params(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -8,7 +8,7 @@ import errno
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import platformdirs
@@ -24,20 +24,25 @@ MAX_NAME_BYTES = 100
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """`--root`, else $POET_HOME, else the platform's user data dir."""
-    if root:
-        return Path(root).expanduser()
-    if os.environ.get("POET_HOME"):
-        return Path(os.environ["POET_HOME"]).expanduser()
-    return platformdirs.user_data_path(APP)
+    return _folder(root, "--root", "POET_HOME", platformdirs.user_data_path)
 
 
 def cache_root(cache: str | os.PathLike | None = None) -> Path:
     """`--cache`, else $POET_CACHE, else the platform's user cache dir."""
-    if cache:
-        return Path(cache).expanduser()
-    if os.environ.get("POET_CACHE"):
-        return Path(os.environ["POET_CACHE"]).expanduser()
-    return platformdirs.user_cache_path(APP)
+    return _folder(cache, "--cache", "POET_CACHE", platformdirs.user_cache_path)
+
+
+def _folder(given: str | os.PathLike | None, flag: str, variable: str, default: Callable[[str], Path]) -> Path:
+    """The folder a flag names, else the environment variable, else the platform's; a file there is a PoetError."""
+    if given:
+        path, named = Path(given).expanduser(), flag
+    elif os.environ.get(variable):
+        path, named = Path(os.environ[variable]).expanduser(), f"${variable}"
+    else:
+        return default(APP)
+    if path.exists() and not path.is_dir():
+        raise PoetError(f"{named} {path} is a file, not a folder: point it to a folder (one that does not exist yet is made)")
+    return path
 
 
 def check_name(kind: str, name: str) -> str:

@@ -31,6 +31,7 @@ from .resume import Start
 from .shards import Shards, cpu_shards
 
 PROFILE = ("data", "train", "eval", "hooks", "snapshot")  # where the time goes, logged at the first snapshots
+LOG = functools.partial(say, prefix="")  # training speaks in plain lines on stderr
 
 
 def lr_at(cfg: TrainConfig, step: int, elapsed: float) -> float:
@@ -100,7 +101,7 @@ class StopRequest:
 
 
 class Trainer:
-    """Owns one model directory: creates or resumes it as `start` says (resume.resolve), trains, snapshots,
+    """Owns one model directory: creates or resumes it as `start` says (`Start.resolve`), trains, snapshots,
     and calls its `hooks` at their points. `run()` blocks until a stop condition; Ctrl-C (or SIGTERM)
     snapshots and raises KeyboardInterrupt. Under torchrun every process makes the same Trainer and runs
     it: they train as one data-parallel job (distributed.py).
@@ -109,13 +110,13 @@ class Trainer:
     read of it is `hooks.Run`."""
 
     def __init__(
-        self, library: Library, start: Start, hooks: Sequence[Hook] = (), log: Callable[[str], None] | None = None
+        self, library: Library, start: Start, hooks: Sequence[Hook] = (), log: Callable[[str], None] = LOG
     ):
         cfg = self.cfg = start.train
         mcfg = replace(start.model, vocab_size=len(library.vocab))
         self.library, self.dir, self.device = library, start.dir, start.device
         self.dist = distributed.current()  # this process's place in a torchrun job (one process otherwise)
-        self.log = (log or functools.partial(say, prefix="")) if self.dist.main else (lambda msg: None)
+        self.log = log if self.dist.main else (lambda msg: None)
         self.dtype = pick_dtype(cfg.precision, self.device)
         torch.manual_seed(cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed)  # the data's random numbers

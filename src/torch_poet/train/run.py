@@ -4,18 +4,16 @@ time, the hooks that show it, and the Trainer."""
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from typing import Any
 
 from ..config import WOMEN_WRITERS, LibrarySpec
-from ..errors import say
 from ..library import build
 from . import distributed, sizing
 from .display import Display
 from .hooks import Hook, TensorBoard
-from .loop import Trainer
+from .loop import LOG, Trainer
 from .resume import Start
 from .samples import Samples
 
@@ -34,7 +32,7 @@ def train_model(
     restart: bool = False,
     mirror: str | None = None,
     cache: str | None = None,
-    log: Callable[[str], None] = functools.partial(say, prefix=""),
+    log: Callable[[str], None] = LOG,
 ) -> list[dict]:
     """Train (or resume) the model in `where` on `spec`'s library (an empty spec: the saved one, or the
     default); `settings` are the fields of ModelConfig and TrainConfig the user named, on top of the saved or
