@@ -63,7 +63,7 @@ def mask(
     shape: tuple[int, ...], p: float, device: torch.device, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Inverted-dropout mask: 0 with probability p, else 1/(1-p). Drawn with torch.rand, from torch's RNG
-    (snapshots restore it); PyTorch's CPU bernoulli_ cost a quarter of a training step (BENCHMARKS.md)."""
+    (snapshots restore it); PyTorch's CPU bernoulli_ is slow enough to show in a training step (BENCHMARKS.md)."""
     return (torch.rand(shape, device=device, generator=generator) >= p) * (1 / (1 - p))
 
 

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "train" and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ):
         # Idle OpenMP threads sleep instead of spinning: on cores shared with other work, spinning threads
-        # made a training step 3-4x slower (BENCHMARKS.md). Read when torch loads, so before that.
+        # made a training step several times slower (BENCHMARKS.md). Read when torch loads, so before that.
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     warnings.showwarning = show_warning
     speaks = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for all

@@ -35,7 +35,7 @@ def serve(
     import uvicorn
 
     # One torch thread per generation: tabs generate in parallel on the cores, while OpenMP teams in several threads
-    # at once run ~3x slower than one thread (BENCHMARKS.md, "Web app").
+    # at once run slower than one thread each (BENCHMARKS.md, "Web app").
     torch.set_num_threads(1)
 
     if model is not None and project is None:

@@ -2,8 +2,8 @@
 and backward in its own thread with one OpenMP thread, the gradients summed.
 
 oneDNN's LSTM on all cores synchronises its threads at every time step, which thin batches cannot pay
-for: on a 2-core CPU two single-threaded shards of 16 rows train ~1.4x the characters per second of one
-call on 32 rows with both cores (BENCHMARKS.md). The step is the same step: the loss is the mean over
+for: single-threaded shards of a few rows each train more characters per second than one call on all the
+rows with all the cores (BENCHMARKS.md has the figures). The step is the same step: the loss is the mean over
 all rows, the carried state is split and joined by rows, and each shard draws its dropout masks from its
 own generator, seeded from torch's RNG, so that a run repeats exactly and a snapshot resumes it."""
 
