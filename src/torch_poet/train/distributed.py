@@ -69,19 +69,17 @@ def job(device: torch.device, batch_size: int) -> Iterator[Dist]:
     """This process's part in a data-parallel job while the block runs. Under torchrun it joins the job's
     process group, keeps the warnings of ranks other than 0 to themselves (rank 0 says them), turns a
     collective that failed because another rank is gone into a one-line PoetError, and leaves the group
-    together with the other ranks, after the DDP wrappers of `wrap`. A single process has nothing to do;
-    a job inside a job is the outer one, which owns all this."""
+    together with the other ranks, after the DDP wrappers of `wrap`. A single process has nothing to do.
+    `Trainer.run` is the one place a job is entered."""
     global _job
     d = current()
-    if d.world == 1 or _job is not None:
-        yield _job or d
+    if d.world == 1:
+        yield d
         return
     _join(d, device, batch_size)
     _job = d
     try:
-        with warnings.catch_warnings():
-            if not d.main:
-                warnings.simplefilter("ignore")
+        with rank_zero_speaks(d):
             yield d
         barrier()  # all ranks leave together: gloo aborts a rank whose group a peer tore down early
     except RuntimeError as e:
@@ -92,6 +90,15 @@ def job(device: torch.device, batch_size: int) -> Iterator[Dist]:
     finally:
         _job = None
         _leave()
+
+
+@contextmanager
+def rank_zero_speaks(d: Dist) -> Iterator[None]:
+    """Ranks other than 0 keep their warnings to themselves while the block runs: rank 0 says them for all."""
+    with warnings.catch_warnings():
+        if not d.main:
+            warnings.simplefilter("ignore")
+        yield
 
 
 def _join(d: Dist, device: torch.device, batch_size: int) -> None:

@@ -38,14 +38,15 @@ def train_model(
     default); `settings` are the fields of ModelConfig and TrainConfig the user named, on top of the saved or
     default ones. A new model whose shape is not named is sized here (not in a job of several processes:
     they must agree without talking). Returns the history."""
-    start = Start.resolve(where, settings, restart)
     dist = distributed.current()
     speak = log if dist.main else (lambda msg: None)
-    library = build(spec if not spec.is_empty() else start.spec or WOMEN_WRITERS, mirror, cache)
-    chars = sum(len(t.text) for t in library.texts)
-    speak(f"library: {len(library.texts)} texts, {chars:,} chars, {len(library.vocab)} distinct")
-    if start.new and dist.world == 1:
-        start = sizing.apply(start, library)
-        if start.sizing:
-            speak(start.sizing["picked"])
-    return Trainer(library, start, standard_hooks(start, log), log).run()
+    with distributed.rank_zero_speaks(dist):
+        start = Start.resolve(where, settings, restart)
+        library = build(spec if not spec.is_empty() else start.spec or WOMEN_WRITERS, mirror, cache)
+        chars = sum(len(t.text) for t in library.texts)
+        speak(f"library: {len(library.texts)} texts, {chars:,} chars, {len(library.vocab)} distinct")
+        if start.new and dist.world == 1:
+            start = sizing.apply(start, library)
+            if start.sizing:
+                speak(start.sizing["picked"])
+        return Trainer(library, start, standard_hooks(start, log), log).run()
