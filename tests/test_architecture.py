@@ -121,23 +121,10 @@ def test_no_import_cycle():
     assert not found, "import cycles: " + "; ".join(" -> ".join(c) for c in found)
 
 
-OVER = {"static/app.js"}  # over the limit today; strict xfail: once it is split its test fails until it leaves here
-
-
-def source(path: Path):
-    name = str(path.relative_to(PACKAGE))
-    marks = (
-        [pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"{name} is over {MAX_LINES} lines today")]
-        if name in OVER
-        else []
-    )
-    return pytest.param(path, id=name, marks=marks)
-
-
 SOURCES = sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".js", ".css", ".html"))
 
 
-@pytest.mark.parametrize("path", [source(p) for p in SOURCES])
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_source_file_over_400_lines(path):
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines (at most {MAX_LINES}): split it"
