@@ -523,6 +523,28 @@ def test_a_wrong_snapshot_on_resume_falls_back_to_the_other(tmp_path):
         assert small(d, 4).step == 4
 
 
+@pytest.mark.filterwarnings("ignore:resuming .* with changed settings")
+def test_a_snapshot_of_another_model_is_refused_everywhere(tmp_path, env):
+    """Weights of the same shape from a model of another vocabulary would load and write garbage: generation,
+    resume and the listing all say so in one line instead."""
+    home = Path(env["POET_HOME"])
+    ours, theirs = home / "projects/p/ours", home / "projects/p/theirs"
+    small(ours, 2).run()
+    other = Library.from_texts([Text(key="t", title="t", author="a", text=TEXT.replace("a", "α"))])  # as many chars
+    config = TrainConfig(batch_size=4, seq_len=16, steps=2, snapshot_every=60, precision="fp32")
+    trainer(other, theirs, ModelConfig(layers=1, hidden=32, dropout=0.0), config, log=lambda m: None).run()
+    assert len(other.vocab) == len(json.loads((ours / "config.json").read_text())["vocab"])
+    for name in ("best.safetensors", "last.safetensors"):
+        shutil.copy(theirs / name, ours / name)
+    with pytest.raises(PoetError, match="belongs to another model.*vocabulary.*no usable snapshot left"):
+        Poet.load(ours)
+    one_line_error(run("generate", "--project", "p", "--model", "ours", "--length", "10", env=env), "another model")
+    with pytest.raises(PoetError, match="belongs to another model.*no usable snapshot left"):
+        small(ours, 4)
+    (row,) = [r for r in list_models(home) if r["model"] == "ours"]
+    assert "belongs to another model" in row["broken"]
+
+
 # --- the web app on a real server -----------------------------------------------------------------------------------
 
 

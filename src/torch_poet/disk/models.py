@@ -27,8 +27,13 @@ def model_row(d: Path) -> dict:
     row = {"project": d.parent.name, "model": d.name, "path": str(d), "step": None, "best_bpc": None}
     row["training"], row["broken"] = is_training(d), None
     try:
-        config_json.read(d)
+        config = config_json.read(d)
         found = snapshots.newest(d)  # weights that do not fit config.json show when the model is loaded
+        if found is not None:
+            try:
+                snapshots.check_owner(found[1], config)
+            except PoetError as e:
+                raise PoetError(f"its {found[0]} snapshot {e}") from None
     except PoetError as e:
         row["broken"], found = str(e), None
     if found is not None:

@@ -1,8 +1,8 @@
 """Snapshots: `last.safetensors` (the latest) and `best.safetensors` (the lowest validation loss) in a model
 directory. One safetensors file each: weights as `model.*`, optimizer state as `optim.<param index>.<key>`,
 random number generators and the carried recurrent state under their own names; the header holds `meta`
-(step, elapsed, best, data position, the snapshot's history row) and `optim` (the optimizer's
-hyper-parameters), as JSON.
+(step, elapsed, best, data position, the snapshot's history row, and its owner: the vocabulary and the library
+it was trained on) and `optim` (the optimizer's hyper-parameters), as JSON.
 
 A snapshot is written to a temp name, fsynced and renamed over the old one, so a kill at any moment leaves
 either the old or the new snapshot, never a half-written one. Nothing is unpickled: safetensors holds only
@@ -112,6 +112,26 @@ def parse_meta(head: dict[str, str], file: Path) -> dict:
     return meta
 
 
+def owner(config: dict) -> dict:
+    """What a snapshot keeps of the model it belongs to (`config`: its config.json): the vocabulary, which gives
+    each output its character, and the library's fingerprint. Weights of the same shape from another model would
+    load without a word and write garbage."""
+    return {"vocab": config["vocab"], "library": config["library"].get("fingerprint")}
+
+
+def check_owner(snapshot_meta: dict, config: dict) -> None:
+    """A PoetError if the snapshot was written for another vocabulary or library than config.json's (snapshots
+    of versions that kept no owner pass)."""
+    have = snapshot_meta.get("owner")
+    if not isinstance(have, dict):
+        return
+    want = owner(config)
+    if have.get("vocab") != want["vocab"]:
+        raise PoetError("belongs to another model: it was trained on another vocabulary than config.json's")
+    if have.get("library") != want["library"]:
+        raise PoetError("belongs to another model: it was trained on another library than config.json's")
+
+
 def meta(file: Path) -> dict:
     """A snapshot's meta (step, elapsed, best, ...) without reading its tensors."""
     return parse_meta(header(file), file)
@@ -216,6 +236,11 @@ def load_model(model_dir: Path, which: str = "best", device: str | torch.device 
         raise PoetError(f"no model in {model_dir}: train one with `poet train` or check --project/--model")
     config = config_json.read(model_dir)
     model = CharRNN(ModelConfig(**config["model"]))
-    _, _, head = load(model_dir, which, lambda tensors, head: fit(model, split(tensors, "model.")))
+
+    def use(tensors: dict[str, torch.Tensor], head: dict[str, str]) -> None:
+        check_owner(json.loads(head["meta"]), config)
+        fit(model, split(tensors, "model."))
+
+    _, _, head = load(model_dir, which, use)
     model.to(device).eval()
     return model, config, json.loads(head["meta"])

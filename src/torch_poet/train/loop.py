@@ -145,7 +145,7 @@ class Trainer:
         changed = resume.changed_settings(saved, self.config, self.dir)
         if changed and self.dist.main:
             warnings.warn(f"resuming model {self.dir} with changed settings: {', '.join(changed)}", stacklevel=3)
-        r = resume.restore(self.dir, self.model, self.opt, self.batches, self.gen)
+        r = resume.restore(self.dir, self.config, self.model, self.opt, self.batches, self.gen)
         self.step, self.elapsed, self.best, self.state, self.history = r.step, r.elapsed, r.best, r.carried, r.history
         self.log(f"resuming {self.dir} from the {r.which} snapshot at step {self.step} ({self.elapsed / 60:.1f} min)")
 
@@ -324,6 +324,7 @@ class Trainer:
             "data": self.batches.state(),
             "val_loss": self.history[-1]["val_loss"] if self.history else None,
             "stats": self.history[-1] if self.history else None,
+            "owner": snapshots.owner(self.config),
         }
         for name in which:
             snapshots.save(snapshots.path(self.dir, name), self.model, self.opt, meta, extra)

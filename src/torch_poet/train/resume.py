@@ -122,14 +122,20 @@ class Resumed:
 
 
 def restore(
-    model_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, batches: Batches, gen: torch.Generator
+    model_dir: Path,
+    config: dict,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    batches: Batches,
+    gen: torch.Generator,
 ) -> Resumed:
     """Take the newest usable snapshot's training state into the model, the optimizer (with this run's weight
-    decay), the batches and the random number generators; a snapshot that is not a complete training state
-    is passed over for the other one, with a warning."""
+    decay), the batches and the random number generators; a snapshot that is not a complete training state of
+    this model (`config`: its config.json) is passed over for the other one, with a warning."""
     taken: list[Resumed] = []
 
     def use(tensors: dict[str, torch.Tensor], header: dict[str, str]) -> None:
+        snapshots.check_owner(json.loads(header["meta"]), config)
         try:
             snapshots.fit(model, snapshots.split(tensors, "model."))
             decays = [g["weight_decay"] for g in opt.param_groups]  # this run's, not the snapshot's
