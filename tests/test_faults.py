@@ -379,6 +379,20 @@ def test_listing_models_while_their_files_come_and_go(serve_home, tmp_path, env)
     assert all(p.returncode == 0 for p in cli) and all(json.loads(out)["model"] == "tiny" for out, _ in outputs)
 
 
+def test_a_link_into_a_loop_inside_a_model_breaks_no_listing(serve_home, tmp_path, env):
+    home = tmp_path / "home"
+    shutil.copytree(serve_home, home)
+    d = home / "projects/test/tiny"
+    (d / "loop").symlink_to(d / "loop")  # ELOOP on every stat
+    (d / "train.lock").symlink_to(d / "train.lock")
+    (d / "samples").mkdir()
+    (d / "samples" / "gone").symlink_to(tmp_path / "nowhere")
+    (row,) = list_models(home)
+    assert row["broken"] is None and row["training"] is False and row["bytes"] > 0
+    listed = run("models", "--json", env={**env, "POET_HOME": str(home)})
+    assert listed.returncode == 0 and json.loads(listed.stdout)["model"] == "tiny", listed.stderr
+
+
 # --- settings, names, sampling, input files ------------------------------------------------------------------------
 
 

@@ -58,8 +58,8 @@ def is_training(model_dir: Path) -> bool:
     try:
         with open(Path(model_dir) / "train.lock") as f:
             fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except FileNotFoundError:
-        return False
     except BlockingIOError:
         return True
+    except OSError:  # no lock file: never trained here (or not one we can read)
+        return False
     return False

@@ -53,7 +53,7 @@ def disk_usage(d: Path) -> tuple[int, float]:
         for name in names:
             try:
                 st = os.stat(os.path.join(folder, name))
-            except FileNotFoundError:  # a temp file renamed or a file deleted meanwhile
+            except OSError:  # a temp file renamed or a file deleted meanwhile, a link into a loop or nowhere
                 continue
             if stat.S_ISREG(st.st_mode):
                 total, latest = total + st.st_size, max(latest, st.st_mtime)
