@@ -42,7 +42,7 @@ from torch_poet.model import CharRNN, ModelConfig
 from torch_poet.disk.models import list_models, model_row
 from torch_poet.paths import atomic_write
 from torch_poet.poet import Poet
-from torch_poet.serve import MAX_BODY, create_app
+from torch_poet.serve import HEAD_SECONDS, MAX_BODY, MAX_CONNECTIONS, create_app
 from torch_poet.config import TrainConfig
 
 PRIDE = (GUTENBERG / "cache/epub/1342/pg1342.txt").read_bytes()
@@ -638,6 +638,25 @@ def test_limits_and_headers_of_a_real_server(serve_home, poet_server):
             headers = c.get(page).headers
             assert "frame-ancestors 'none'" in headers["content-security-policy"] and headers["x-frame-options"] == "DENY"
         assert c.get("/api/models", headers={"Host": "attacker.example"}).status_code == 400
+
+
+def test_idle_and_dripping_connections_are_cut_off_and_counted(serve_home, poet_server):
+    """A client that connects and sends nothing, or a header a byte at a time, loses its connection after
+    HEAD_SECONDS; past MAX_CONNECTIONS open ones a request is answered 503; once they are cut, 200 again."""
+    server = poet_server(serve_home)
+    port = int(server.url.rsplit(":", 1)[1].strip("/"))
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(MAX_CONNECTIONS)]
+    drip = socket.create_connection(("127.0.0.1", port))
+    drip.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the end of the head
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        time.sleep(0.5)
+        assert c.get("/api/status").status_code == 503  # over the limit
+        time.sleep(HEAD_SECONDS + 1.5)
+        for s in [*idle, drip]:
+            s.settimeout(5)
+            assert s.recv(1) == b""  # closed by the server
+            s.close()
+        assert c.get("/api/status").status_code == 200
 
 
 def test_dns_rebinding_is_refused_on_every_loopback_address(serve_home, poet_server):

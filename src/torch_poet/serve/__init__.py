@@ -8,23 +8,69 @@ tab stops its generation, and a client that leaves stops the work done for it. T
 server binds to 127.0.0.1 unless told otherwise, and then answers only requests addressed to a loopback name (so
 that no web site can reach it by DNS rebinding) and refuses to be framed by other pages.
 
+Connections have deadlines, so that idle or dripping clients cannot pile up: a request's head must arrive
+within HEAD_SECONDS of the connection (or of the previous answer), an idle kept-alive connection is closed after
+KEEP_ALIVE_SECONDS, and past MAX_CONNECTIONS open connections new requests get a 503.
+
 schemas.py holds the requests, runtime.py the models, the worker threads and the guard, routes.py the app.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
-import sys
 
 from fastapi import HTTPException
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..config import DEFAULT_PROJECT
-from ..errors import PoetError
+from ..errors import PoetError, say
 from .routes import create_app
 from .runtime import MAX_BODY, allowed_hosts
 from .schemas import MAX_LENGTH, MAX_PROMPT, MAX_TEXT
 
-__all__ = ["MAX_BODY", "MAX_LENGTH", "MAX_PROMPT", "MAX_TEXT", "create_app", "serve"]
+__all__ = ["HEAD_SECONDS", "KEEP_ALIVE_SECONDS", "MAX_BODY", "MAX_CONNECTIONS", "MAX_LENGTH", "MAX_PROMPT",
+           "MAX_TEXT", "create_app", "serve"]  # fmt: skip
+
+HEAD_SECONDS = 10.0  # for a request's line and headers to arrive; a slower client is cut off
+KEEP_ALIVE_SECONDS = 5.0  # an idle connection between requests is closed after this
+MAX_CONNECTIONS = 200  # open connections at most (a page holds a few); past it, 503
+
+
+class Deadlines(H11Protocol):
+    """uvicorn's HTTP/1.1 connection with a deadline for each request's head: uvicorn has none, so a client
+    that connects and sends nothing (or a header a byte at a time) would hold its connection for good."""
+
+    head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._wait_for_head()
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # a request's head arrived
+            self._stop_waiting()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        idle = self.cycle is None or self.cycle.response_complete  # else a pipelined request is under way
+        if idle and not self.transport.is_closing():
+            self._wait_for_head()  # the next request on this kept-alive connection
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_waiting()
+        super().connection_lost(exc)
+
+    def _wait_for_head(self) -> None:
+        self._stop_waiting()
+        self.head_timer = self.loop.call_later(HEAD_SECONDS, self.transport.close)
+
+    def _stop_waiting(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
 
 
 def serve(
@@ -48,8 +94,8 @@ def serve(
         except HTTPException as e:
             raise PoetError(f"{e.detail} (--project/--model; `poet models` lists them)") from None
     if hosts == ("*",):
-        print(f"poet: warning: serving on {host}: the app has no authentication; anyone who can reach this port "
-              "can use it and its models", file=sys.stderr, flush=True)  # fmt: skip
+        say(f"warning: serving on {host}: the app has no authentication; anyone who can reach this port can use it "
+            "and its models")
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)  # proto TCP: asyncio turns Nagle off (40 ms stalls) only then
@@ -60,6 +106,7 @@ def serve(
         raise PoetError(f"cannot listen on {host}:{port} ({getattr(e, 'strerror', None) or e}): "
                         "choose another --port or --host") from None  # fmt: skip
     shown = f"[{host}]" if ":" in host else host
-    print(f"poet: serving http://{shown}:{sock.getsockname()[1]}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    say(f"serving http://{shown}:{sock.getsockname()[1]}/ (Ctrl-C to stop)")
+    config = uvicorn.Config(app, http=Deadlines, log_level="warning", access_log=False, timeout_graceful_shutdown=2,
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS, limit_concurrency=MAX_CONNECTIONS)  # fmt: skip
     uvicorn.Server(config).run(sockets=[sock])
