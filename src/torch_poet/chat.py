@@ -17,7 +17,7 @@ from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .config import DEFAULT_PROMPT, SampleConfig
-from .errors import PoetError
+from .errors import PoetError, say
 
 if TYPE_CHECKING:
     from .generate import Context
@@ -186,7 +186,7 @@ class Chat:
             highlighted = self.conversation.poet.highlight(answer, self.min_quote)
         except PoetError as e:
             self.highlighting = False
-            self.warning = f"poet: warning: quotes will not be highlighted: {e}"
+            self.warning = f"warning: quotes will not be highlighted: {e}"
             return answer
         from .render import ansi_parts
 
@@ -228,11 +228,10 @@ def repl(
         print(f"Talking with {poet!r}. Type help for commands, bye to leave.", file=stdout, flush=True)
     # build the index before the first turn, so the first answer does not stall (and to warn early)
     try:
-        rule = poet.index(log=lambda m: print(f"poet: {m}", file=sys.stderr, flush=True)).rule(min_quote)
-        print(f"poet: {rule.describe()}", file=sys.stderr, flush=True)
+        say(poet.index(log=say).rule(min_quote).describe())
     except PoetError as e:
         chat.highlighting = False
-        print(f"poet: warning: quotes will not be highlighted: {e}", file=sys.stderr, flush=True)
+        say(f"warning: quotes will not be highlighted: {e}")
     while True:
         try:
             line = _read(stdin, stdout, interactive)
@@ -249,7 +248,7 @@ def repl(
             print("(interrupted)", file=stdout, flush=True)
             continue
         if chat.warning:
-            print(chat.warning, file=sys.stderr, flush=True)
+            say(chat.warning)
             chat.warning = None
         if reply is None:
             return 0

@@ -1,5 +1,5 @@
 """What the commands share: the common flags, flags made from the config dataclasses, loading a model,
-and how a command speaks to the user."""
+writing a file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import dataclasses
 import sys
 
 from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
-from ..errors import PoetError
+from ..errors import PoetError, say
 
 
 def add_command(sub, name: str, func, **texts) -> argparse.ArgumentParser:
@@ -104,10 +104,6 @@ def use_color(args: argparse.Namespace) -> bool:
     from ..render import no_color
 
     return sys.stdout.isatty() and not args.no_color and not no_color()
-
-
-def say(message: str) -> None:
-    print(f"poet: {message}", file=sys.stderr, flush=True)
 
 
 def write(path: str, text: str) -> None:

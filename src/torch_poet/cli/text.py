@@ -10,7 +10,7 @@ import sys
 import warnings
 
 from ..config import DEFAULT_PROMPT
-from ..errors import PoetError
+from ..errors import PoetError, say
 from .args import (
     MIN_QUOTE_HELP,
     add_command,
@@ -19,7 +19,6 @@ from .args import (
     add_output_args,
     load_poet,
     overrides,
-    say,
     use_color,
     write,
 )
