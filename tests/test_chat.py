@@ -90,9 +90,9 @@ def test_chat_answers_have_at_most_n_sentences(home):
 def test_chat_errors(home):
     r = chat(home, "temperature=-3\nhello\n", "--seed", "1")
     assert r.returncode == 0
-    assert "poet: temperature must be a number >= 0" in r.stdout
+    assert "poet: --temperature must be a number >= 0" in r.stdout
     r = chat(home, "", "--temperature", "-1")
-    assert r.returncode == 2 and r.stderr.startswith("poet: error: temperature") and "Traceback" not in r.stderr
+    assert r.returncode == 2 and r.stderr.startswith("poet: error: --temperature") and "Traceback" not in r.stderr
     r = subprocess.run(
         [sys.executable, "-m", "torch_poet", "chat", "--project", "test", "--model", "missing"],
         input="", capture_output=True, text=True, timeout=120, env={**ENV, "POET_HOME": str(home)},
@@ -151,4 +151,4 @@ def test_chat_sampling_flags(home):
         == greedy.stdout
     )
     r = chat(home, "", "--min-p", "-1")
-    assert r.returncode == 2 and r.stderr.startswith("poet: error: min-p must be in [0, 1]")
+    assert r.returncode == 2 and r.stderr.startswith("poet: error: --min-p must be a number from 0 to 1")

@@ -91,7 +91,7 @@ def test_min_p_reaches_generate_stream_and_chat(poet):
     assert sampled != poet.generate(". ", 200, temperature=1.5, min_p=0.3, seed=3) != greedy
     answer = Conversation(poet).turn("It is a truth", 1, temperature=0)
     assert Conversation(poet).turn("It is a truth", 1, temperature=1.5, min_p=1.0) == answer
-    with pytest.raises(PoetError, match=re.escape("min-p must be in [0, 1], not 1.5")):
+    with pytest.raises(PoetError, match=re.escape("--min-p must be a number from 0 to 1, not 1.5")):
         poet.generate(". ", 10, min_p=1.5)
 
 
@@ -132,12 +132,12 @@ def test_context_continues_the_text(poet):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"temperature": -0.1}, "temperature must be a number >= 0"),
-        ({"temperature": float("nan")}, "temperature must be"),
-        ({"top_k": 0}, "top-k must be a whole number >= 1"),
-        ({"top_p": 0.0}, "top-p must be in (0, 1]"),
-        ({"top_p": 1.5}, "top-p must be in (0, 1]"),
-        ({"num": 0}, "num must be"),
+        ({"temperature": -0.1}, "--temperature must be a number >= 0"),
+        ({"temperature": float("nan")}, "--temperature must be"),
+        ({"top_k": 0}, "--top-k must be a whole number >= 1"),
+        ({"top_p": 0.0}, "--top-p must be a number > 0 and <= 1"),
+        ({"top_p": 1.5}, "--top-p must be a number > 0 and <= 1"),
+        ({"num": 0}, "--num must be"),
     ],
 )
 def test_invalid_settings_are_poet_errors(poet, kwargs, message):

@@ -24,7 +24,7 @@ WEB: dict[str, dict[str, Any]] = {
     "temperature": {"le": 5},
     "top_k": {"default": 0, "ge": 0, "description": "pick among the k likeliest characters; 0 = all"},
     "top_p": {"default": 1.0},
-    "seed": {"ge": 0, "lt": 2**31, "description": "default: a random one, returned"},
+    "seed": {"ge": 0, "le": 2**31 - 1, "description": "default: a random one, returned"},
 }
 
 
