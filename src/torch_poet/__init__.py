@@ -3,14 +3,15 @@ verbatim quote in the generated text coloured, named and linked to its source.
 
 The whole workflow from Python (or a notebook)::
 
-    from torch_poet import LibrarySpec, build_library, Trainer, TrainConfig, ModelConfig, Poet
+    from torch_poet import LibrarySpec, build_library, Trainer, TrainConfig, ModelConfig, Poet, Conversation
 
     library = build_library(LibrarySpec(author=["jane austen"], language=["en"]))
     trainer = Trainer(library, "models/austen", ModelConfig(hidden=256), TrainConfig(minutes=5))
     trainer.run()                       # blocking; rerun to resume
     poet = Poet.load("models/austen")   # the best snapshot
     poet.show(". ", length=500)         # generated text, highlighted by source (rich in Jupyter)
-    poet.chat_turn("It was a dark and stormy night")
+    dialog = Conversation(poet)         # a dialog: the model's state carries over from turn to turn
+    dialog.turn("It was a dark and stormy night")
 
 `torch_poet.gutenberg` searches and downloads books; `torch_poet.plot.plot_history` draws the curves.
 Names are imported on first use, so `import torch_poet` (and the `poet` command) start fast.
@@ -34,6 +35,7 @@ _EXPORTS = {
     "CharRNN": "model",
     "Trainer": "train",
     "Poet": "poet",
+    "Conversation": "chat",
     "Index": "attribution",
     "Highlighted": "render",
     "plot_history": "plot",

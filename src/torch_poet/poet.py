@@ -1,4 +1,4 @@
-"""`Poet`: a trained model as one object: generate, stream, highlight quotes, chat.
+"""`Poet`: a trained model as one object: generate, stream, highlight quotes.
 
     from torch_poet.poet import Poet
     poet = Poet.load()              # $POET_HOME/projects/women_writers/default
@@ -6,7 +6,7 @@
     poet.highlight(text)            # prints in colour; in Jupyter it shows as HTML with hover tooltips
     poet.show(". ", 700)            # both at once: a `Highlighted` for Jupyter
     for chunk in poet.stream(". ", 700): print(chunk, end="")
-    poet.chat_turn("It is a truth universally acknowledged")
+    Conversation(poet).turn("It is a truth")   # a dialog (torch_poet.chat), its state its own
 
 The attribution index (which passages are verbatim quotes from the training books) is built on first use
 from the model's library (re-read from the book cache and local files named in config.json) and kept in
@@ -15,7 +15,6 @@ from the model's library (re-read from the book cache and local files named in c
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,6 @@ from typing import Any
 import torch
 
 from . import paths
-from .chat import SENTENCES, Conversation
 from .checkpoint import load_model, read_config
 from .config import DEFAULT_MODEL, DEFAULT_PROJECT, DEFAULT_PROMPT, SampleConfig
 from .errors import PoetError
@@ -33,8 +31,8 @@ from .hardware import pick_device
 
 
 class Poet:
-    """A trained model, its vocabulary and (lazily) its library and attribution index; chat_turn, reset and
-    seed go on with a `Conversation` of its own."""
+    """A trained model, its vocabulary and (lazily) its library and attribution index. A dialog with it is a
+    `chat.Conversation(poet)`."""
 
     def __init__(
         self,
@@ -196,23 +194,3 @@ class Poet:
         from .attribution import Segmenter
 
         return Segmenter(self.index(), min_quote, phrases)
-
-    # --- dialog -------------------------------------------------------------------------------------------------
-
-    @functools.cached_property
-    def conversation(self) -> Conversation:
-        """The poet's own dialog, which `chat_turn`, `reset` and `seed` go on with (`chat.Conversation(poet)`
-        starts another one on the same model)."""
-        return Conversation(self)
-
-    def chat_turn(self, user_text: str, sentences: int = SENTENCES, **options: Any) -> str:
-        """The answer to user_text in the poet's own conversation: see `chat.Conversation.turn`."""
-        return self.conversation.turn(user_text, sentences, **options)
-
-    def reset(self) -> None:
-        """Forget the conversation: the next chat turn starts from a fresh state."""
-        self.conversation.reset()
-
-    def seed(self, seed: int | None) -> None:
-        """Make the chat turns that follow reproducible (each turn draws its seed from this one)."""
-        self.conversation.seed(seed)

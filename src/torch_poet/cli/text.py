@@ -1,5 +1,4 @@
-"""`poet generate`, `poet highlight`, `poet chat`: text printed with its quotes coloured by book, as it
-is made."""
+"""`poet generate`, `poet highlight`: text printed with its quotes coloured by book, as it is made or read."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ import warnings
 from ..config import DEFAULT_PROMPT
 from ..errors import PoetError, say
 from .args import (
-    MIN_QUOTE_HELP,
     add_command,
     add_dataclass_args,
     add_model_args,
@@ -206,35 +204,3 @@ def register_highlight(sub) -> None:
     add_model_args(p)
     p.add_argument("file", metavar="FILE", help="a UTF-8 text file, or - to read stdin")
     add_output_args(p)
-
-
-def cmd_chat(args: argparse.Namespace) -> int:
-    from ..chat import CHAT_SAMPLING, Conversation, repl
-    from ..config import SampleConfig
-
-    sampling = dataclasses.replace(CHAT_SAMPLING, **overrides(args, SampleConfig))  # refused before the model loads
-    conversation = Conversation(load_poet(args), sampling)
-    return repl(conversation, args.sentences, args.min_quote, color=use_color(args))
-
-
-def register_chat(sub) -> None:
-    from ..chat import CHAT_SAMPLING, SENTENCES
-
-    p = add_command(
-        sub,
-        "chat",
-        cmd_chat,
-        help="talk with a model: it answers with a few sentences continuing your words",
-        description="A dialog: you type, the model answers with up to --sentences sentences continuing from your "
-        "words, quotes from its books highlighted. Its state carries over between turns. Commands: bye (or Ctrl-D), "
-        "reset, temperature=0.7, sentences=3, help. Reads a script from a pipe as well.",
-        epilog="examples:\n  poet chat\n  poet chat --project austen --temperature 0.5 --sentences 2\n"
-        "  printf 'Who is she?\\nreset\\nbye\\n' | poet chat --seed 1",
-    )
-    add_model_args(p, weights=True)
-    p.add_argument(
-        "--sentences", type=int, default=SENTENCES, help=f"sentences per answer at most (default: {SENTENCES})"
-    )
-    add_dataclass_args(p.add_argument_group("sampling"), CHAT_SAMPLING, skip=("length", "num"))
-    p.add_argument("--min-quote", type=int, default=None, metavar="N", help=MIN_QUOTE_HELP)
-    p.add_argument("--no-color", action="store_true", help="mark quotes «like this»[1] instead of colouring them")
