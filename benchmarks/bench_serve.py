@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx2 as httpx
 import torch
 
-from torch_poet.config import ModelConfig, TrainConfig
+from torch_poet.config import ModelConfig, SampleConfig, TrainConfig
 from torch_poet.library import LibrarySpec, build
 from torch_poet.poet import Poet
 from torch_poet.train import Trainer
@@ -43,10 +43,10 @@ def python_api(poet: Poet, length: int, seed: int, highlight: bool) -> tuple[flo
     start = time.perf_counter()
     live = poet.live() if highlight else None
     first = None
-    for chunk in poet.stream(PROMPT, length, temperature=0.8, seed=seed):
+    for chunk in poet.stream(PROMPT, SampleConfig(length, temperature=0.8, seed=seed)):
         first = first or time.perf_counter()
         if live:
-            live.feed(chunk)
+            live.feed(chunk[0])
     if live:
         live.finish()
     return first - start, time.perf_counter() - start

@@ -6,13 +6,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import ANSI, ENV
 
-from torch_poet.chat import Conversation, SentenceCounter
+from torch_poet.chat import CHAT_SAMPLING, Conversation, SentenceCounter
+from torch_poet.config import SampleConfig
 from torch_poet.generate import encode, prime
 from torch_poet.poet import Poet
 
@@ -31,22 +33,22 @@ def test_sentence_counter():
 
 def test_chat_turns_carry_state_and_reset(poet):
     dialog = Conversation(poet)
-    first = dialog.turn("It is a truth", sentences=1, temperature=0.5, seed=3)
+    first = dialog.turn("It is a truth", 1, SampleConfig(temperature=0.5, seed=3))
     assert 0 < SentenceCounter().feed(first + " ") <= 1
-    dialog.turn("It is a truth", sentences=1, temperature=0.5, seed=3)
+    dialog.turn("It is a truth", 1, SampleConfig(temperature=0.5, seed=3))
     dialog.reset()
-    assert dialog.turn("It is a truth", sentences=1, temperature=0.5, seed=3) == first
+    assert dialog.turn("It is a truth", 1, SampleConfig(temperature=0.5, seed=3)) == first
     # the state carries over: after two turns it is the state after reading the whole conversation
     dialog.reset()
-    dialog.turn("It is a truth", sentences=1, temperature=0.5, seed=3)
-    dialog.turn("Mr. Bennet", sentences=2, temperature=0.8, seed=4)
+    dialog.turn("It is a truth", 1, SampleConfig(temperature=0.5, seed=3))
+    dialog.turn("Mr. Bennet", 2, SampleConfig(temperature=0.8, seed=4))
     transcript = dialog.transcript
     assert transcript.startswith("It is a truth") and first in transcript and "Mr. Bennet" in transcript
     ref = prime(poet.model, encode(poet.vocab, transcript))
     torch.testing.assert_close(dialog.context.logits, ref.logits, atol=1e-4, rtol=1e-4)
     # an empty turn lets the model go on; characters it never saw are dropped
     with pytest.warns(UserWarning):
-        assert dialog.turn("☃", sentences=1, seed=1)
+        assert dialog.turn("☃", 1, replace(CHAT_SAMPLING, seed=1))
     dialog.reset()
     assert dialog.transcript == ""
 

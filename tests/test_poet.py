@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from torch_poet.attribution import Segmenter
 from torch_poet.chat import Conversation
+from torch_poet.config import SampleConfig
 from torch_poet.errors import PoetError
 from torch_poet.generate import encode
 from torch_poet.poet import Poet
@@ -86,11 +87,11 @@ def test_top_k_and_top_p_restrict_the_choice(poet, kwargs):
 def test_min_p_reaches_generate_stream_and_chat(poet):
     greedy = poet.generate(". ", 200, temperature=0)
     assert poet.generate(". ", 200, temperature=1.5, min_p=1.0, seed=3) == greedy  # the likeliest character only
-    assert "".join(poet.stream(". ", 200, temperature=1.5, min_p=1.0, seed=3)) == greedy
+    assert "".join(c[0] for c in poet.stream(". ", SampleConfig(200, temperature=1.5, min_p=1.0, seed=3))) == greedy
     sampled = poet.generate(". ", 200, temperature=1.5, seed=3)
     assert sampled != poet.generate(". ", 200, temperature=1.5, min_p=0.3, seed=3) != greedy
-    answer = Conversation(poet).turn("It is a truth", 1, temperature=0)
-    assert Conversation(poet).turn("It is a truth", 1, temperature=1.5, min_p=1.0) == answer
+    answer = Conversation(poet).turn("It is a truth", 1, SampleConfig(temperature=0))
+    assert Conversation(poet).turn("It is a truth", 1, SampleConfig(temperature=1.5, min_p=1.0)) == answer
     with pytest.raises(PoetError, match=re.escape("--min-p must be a number from 0 to 1, not 1.5")):
         poet.generate(". ", 10, min_p=1.5)
 
@@ -109,23 +110,24 @@ def test_the_prompt_runs_through_the_model_once(poet):
 def test_stream_chunks_join_to_the_same_text(poet):
     whole = poet.generate(". ", 300, temperature=0.8, seed=9, num=2)
     for chunk in (1, 7, 64, 1000):
-        s = poet.stream_samples(". ", 300, temperature=0.8, num=2, seed=9, chunk=chunk)
+        s = poet.stream(". ", SampleConfig(300, temperature=0.8, num=2, seed=9), chunk=chunk)
         parts = list(s)
         assert all(len(p) == 2 for p in parts)
         assert ["".join(p[i] for p in parts) for i in range(2)] == whole == s.texts
         assert len(parts) == -(-300 // chunk)
-    assert "".join(poet.stream(". ", 300, temperature=0.8, seed=9)) == whole[0]
-    s = poet.stream_samples(". ", 300, temperature=0.8, seed=9)
+    s = poet.stream(". ", SampleConfig(300, temperature=0.8, seed=9))
+    assert "".join(c[0] for c in s) == whole[0]
+    s = poet.stream(". ", SampleConfig(300, temperature=0.8, seed=9))
     assert s.read(5)[0] + s.read(100)[0] + s.read(1000)[0] == whole[0]  # read(n) stops at the length
 
 
 def test_context_continues_the_text(poet):
-    s = poet.stream_samples("It ", 100, temperature=0)
+    s = poet.stream("It ", SampleConfig(100, temperature=0))
     first = s.read_all()[0]
-    more = poet.sampler.generate("", 100, temperature=0, state=s.context)[0]
+    more = poet.sampler.generate("", SampleConfig(100, temperature=0), state=s.context)[0]
     assert first + more == poet.generate("It ", 200, temperature=0)
     # a prompt after a context is read on top of it, once
-    after = poet.sampler.generate(" and", 50, temperature=0, state=s.context)[0]
+    after = poet.sampler.generate(" and", SampleConfig(50, temperature=0), state=s.context)[0]
     assert after == poet.generate("It " + first + " and", 50, temperature=0)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 import re
 import threading
-from dataclasses import asdict, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import replace
+from typing import TYPE_CHECKING, Protocol
 
 from .config import DEFAULT_PROMPT, SampleConfig
 from .errors import PoetError
@@ -41,8 +41,8 @@ class Streams(Protocol):
 
     vocab: str
 
-    def stream_samples(
-        self, prompt: str, length: int | None, *, skip_unknown: bool, context: Context | None, **options: Any
+    def stream(
+        self, prompt: str, sampling: SampleConfig, *, state: Context | None, skip_unknown: bool
     ) -> Generation: ...
 
 
@@ -67,28 +67,26 @@ class Conversation:
         self,
         user_text: str,
         sentences: int = SENTENCES,
+        sampling: SampleConfig | None = None,
         *,
         max_chars: int = MAX_CHARS,
         stop: threading.Event | None = None,
-        **options: Any,
     ) -> str:
         """The model's answer: up to `sentences` sentences continuing the conversation after user_text.
 
-        options: SampleConfig's fields for this turn, over `sampling`'s; seed is this turn's seed (default:
-        drawn from the dialog's). An empty user_text lets the model go on where it stopped. Characters the
+        sampling: this turn's options (default: the dialog's); its seed is this turn's (unset: drawn from the
+        dialog's); its length and num do not apply. An empty user_text lets the model go on where it stopped. Characters the
         model never saw are dropped with a warning. Once `stop` is set (its asker has gone), the turn ends at
         once, answers "" and leaves the conversation as it was."""
         check_sentences(sentences)
-        options.setdefault("seed", None)  # this turn's seed, not the dialog's
-        config = replace(self.sampling, **options, length=None, num=1)
+        seed = sampling.seed if sampling is not None and sampling.seed is not None else self.seeds.randrange(2**31)
+        config = replace(self.sampling if sampling is None else sampling, length=None, num=1, seed=seed)
         text = user_text
         if text and self.transcript and not self.transcript[-1].isspace() and not text[0].isspace():
             text = " " + text
         if self.context is None and not text:
             text = DEFAULT_PROMPT
-        if config.seed is None:
-            config = replace(config, seed=self.seeds.randrange(2**31))
-        s = self.poet.stream_samples(text, **asdict(config), skip_unknown=True, context=self.context)
+        s = self.poet.stream(text, config, state=self.context, skip_unknown=True)
         counter = SentenceCounter()
         answer = []
         for _ in range(max_chars):

@@ -5,7 +5,7 @@
     text = poet.generate(". ", 700, temperature=0.7, seed=1)
     poet.highlight(text)            # prints in colour; in Jupyter it shows as HTML with hover tooltips
     poet.show(". ", 700)            # both at once: a `Highlighted` for Jupyter
-    for chunk in poet.stream(". ", 700): print(chunk, end="")
+    for chunk in poet.stream(". ", SampleConfig(700)): print(chunk[0], end="")
     Conversation(poet).turn("It is a truth")   # a dialog (torch_poet.chat), its state its own
 
 The attribution index (which passages are verbatim quotes from the training books) is built on first use
@@ -16,7 +16,6 @@ from the model's library (re-read from the book cache and local files named in c
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,47 +103,42 @@ class Poet:
 
     # --- generation -----------------------------------------------------------------------------------------
 
-    def stream_samples(
+    def stream(
         self,
-        prompt: str = DEFAULT_PROMPT,
-        length: int | None = SampleConfig.length,
+        prompt: str,
+        sampling: SampleConfig,
         *,
+        state: Context | None = None,
         skip_unknown: bool = False,
-        context: Context | None = None,
         chunk: int = CHUNK,
-        **options: Any,
     ) -> Generation:
-        """The `generate.Generation` itself: chunks as lists (one string per sample), `.texts`, `.seed`,
-        `.context`. options: the fields of `config.SampleConfig` (temperature, top_k, top_p, min_p, seed, num)."""
-        return self.sampler.stream(prompt, length, state=context, skip_unknown=skip_unknown, chunk=chunk, **options)
+        """Text as it is generated, as `sampling` says: a `generate.Generation` (iterate for chunks, one string
+        per sample; `.texts`, `.seed`, and `.context` to go on from, as `state` of a later stream)."""
+        return self.sampler.stream(prompt, sampling, state=state, skip_unknown=skip_unknown, chunk=chunk)
 
     def generate(
-        self, prompt: str = DEFAULT_PROMPT, length: int = SampleConfig.length, **options: Any
+        self,
+        prompt: str = DEFAULT_PROMPT,
+        length: int = SampleConfig.length,
+        *,
+        skip_unknown: bool = False,
+        **options: Any,
     ) -> str | list[str]:
-        """length characters continuing prompt (the prompt not included); a list when num > 1. Options as
-        for `stream_samples`: temperature (0 is greedy), top_k, top_p, min_p, num, seed (sample i of a batch
-        uses seed + i), skip_unknown."""
-        s = self.stream_samples(prompt, length, **options)
-        texts = s.read_all()
-        return texts[0] if s.num == 1 else texts
-
-    def stream(
-        self, prompt: str = DEFAULT_PROMPT, length: int = SampleConfig.length, **options: Any
-    ) -> Iterator[str | list[str]]:
-        """Chunks of text as they are generated: strings when num == 1, else lists of num strings."""
-        s = self.stream_samples(prompt, length, **options)
-        for part in s:
-            yield part[0] if s.num == 1 else part
+        """length characters continuing prompt (the prompt not included); a list when num > 1. options: the
+        other fields of `config.SampleConfig` (temperature, 0 greedy; top_k, top_p, min_p, num, seed: sample i of
+        a batch uses seed + i), made into one here, where Python callers enter."""
+        texts = self.sampler.generate(prompt, SampleConfig(length=length, **options), skip_unknown=skip_unknown)
+        return texts[0] if len(texts) == 1 else texts
 
     def show(
         self,
         prompt: str = DEFAULT_PROMPT,
         length: int = SampleConfig.length,
         min_quote: int | None = None,
-        **kwargs: Any,
+        **options: Any,
     ):
         """generate + highlight: a `Highlighted` (or a list of them when num > 1), rich in Jupyter."""
-        out = self.generate(prompt, length, **kwargs)
+        out = self.generate(prompt, length, **options)
         return self.highlight(out, min_quote) if isinstance(out, str) else [self.highlight(t, min_quote) for t in out]
 
     # --- attribution ------------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     given = overrides(args, SampleConfig)
     temperatures = given.pop("temperature", [SampleConfig.temperature])
+    given.setdefault("seed", secrets.randbelow(2**31))  # the same seed at every temperature
     configs = [SampleConfig(**given, temperature=t) for t in temperatures]  # refused before the model loads
     if args.min_quote is not None and args.min_quote < 1:
         raise PoetError("--min-quote must be >= 1")
@@ -71,14 +72,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
             rule = index.rule(args.min_quote)
         except PoetError as e:
             warnings.warn(f"quotes will not be highlighted: {e}")
-    num = configs[0].num
-    seed = configs[0].seed if configs[0].seed is not None else secrets.randbelow(2**31)
+    num, seed = configs[0].num, configs[0].seed
     many = len(configs) > 1 or num > 1
     live = tty and num == 1 and not args.json
     samples, sections = [], []
     for temperature, config in zip(temperatures, configs):
-        options = dataclasses.asdict(dataclasses.replace(config, seed=seed))
-        stream = poet.stream_samples(args.prompt, **options, skip_unknown=args.skip_unknown)
+        stream = poet.stream(args.prompt, config, skip_unknown=args.skip_unknown)
         printer = None
         if live:
             head = f"── temperature {temperature:g} · seed {seed} ──"

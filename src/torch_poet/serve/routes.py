@@ -5,7 +5,6 @@ generates) and answers."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
@@ -147,7 +146,7 @@ def create_app(
 
     def start(req: GenerateRequest) -> tuple[Loaded, Generation]:
         _, loaded = models.get(req)
-        return loaded, loaded.poet.stream_samples(req.prompt, **sampling(req), skip_unknown=req.skip_unknown)
+        return loaded, loaded.poet.stream(req.prompt, sampling(req), skip_unknown=req.skip_unknown)
 
     @app.post("/api/generate")
     async def generate(req: GenerateRequest, request: Request) -> dict:
@@ -199,10 +198,10 @@ def create_app(
         def work(stop: threading.Event) -> dict:
             key, loaded = models.get(req)
             session, chat = models.chat(req.session, key, loaded.poet)
-            seed = secrets.randbelow(2**31) if req.seed is None else req.seed
+            config = sampling(req)
             with chat.lock:
-                answer = chat.conversation.turn(req.text, req.sentences, **{**sampling(req), "seed": seed}, stop=stop)
-            return {"session": session, "seed": seed, "answer": answer, **quotes(loaded, answer, req)}
+                answer = chat.conversation.turn(req.text, req.sentences, config, stop=stop)
+            return {"session": session, "seed": config.seed, "answer": answer, **quotes(loaded, answer, req)}
 
         return await workers.answer(request, work)
 

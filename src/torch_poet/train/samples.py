@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from ..config import DEFAULT_PROMPT
+from ..config import DEFAULT_PROMPT, SampleConfig
 from ..library import readability
 from ..paths import atomic_write
 from .hooks import Hook, Stats, TensorBoard
@@ -45,8 +45,8 @@ class Samples(Hook):
         from ..generate import generate
 
         cfg, vocab = trainer.cfg, trainer.library.vocab
-        return generate(trainer.model, vocab, sample_prompt(vocab), cfg.sample_length, temperature=temperature,
-                        seed=cfg.seed + trainer.step)[0]  # fmt: skip
+        sampling = SampleConfig(cfg.sample_length, temperature=temperature, seed=cfg.seed + trainer.step)
+        return generate(trainer.model, vocab, sample_prompt(vocab), sampling)[0]
 
     def on_start(self, trainer: Trainer) -> None:
         self.last = trainer.elapsed
