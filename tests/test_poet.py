@@ -187,6 +187,18 @@ def test_highlight_finds_quotes_and_sources(poet):
     assert legend.startswith(f"{h.summary.fraction:.1%} of ") and legend.count("\n") == len(h.summary.sources) == 2
 
 
+def test_stream_highlighted_gives_the_text_and_its_quotes_as_they_become_final(poet):
+    greedy = SampleConfig(300, temperature=0)
+    pairs = list(poet.stream_highlighted(". ", greedy, min_quote=10))
+    text = "".join(chunk for chunk, _ in pairs)
+    assert text == poet.generate(". ", 300, temperature=0) and pairs[-1][0] == ""  # then the rest of the spans
+    spans = [(s.start, s.end, s.count) for _, new in pairs for s in new]
+    assert spans == [(s.start, s.end, s.count) for s in poet.highlight(text, 10).spans]
+    assert [new for _, new in poet.stream_highlighted(". ", greedy, quotes=False)] == [[]] * len(pairs)
+    with pytest.raises(PoetError, match="num=2"):
+        poet.stream_highlighted(". ", SampleConfig(10, num=2))
+
+
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_live_segmenter_equals_segmenting_the_whole_text(poet, data):

@@ -27,6 +27,7 @@ _EXPORTS = {
     "PoetError": "errors",
     "ModelConfig": "config",
     "TrainConfig": "config",
+    "SampleConfig": "config",
     "Text": "library",
     "Library": "library",
     "LibrarySpec": "library",

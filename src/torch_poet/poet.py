@@ -1,11 +1,11 @@
-"""`Poet`: a trained model as one object: generate, stream, highlight quotes.
+"""`Poet`: a trained model as one object: generate, stream (with the quotes as they become final), highlight.
 
     from torch_poet.poet import Poet
     poet = Poet.load()              # $POET_HOME/projects/women_writers/default
     text = poet.generate(". ", 700, temperature=0.7, seed=1)
     poet.highlight(text)            # prints in colour; in Jupyter it shows as HTML with hover tooltips
     poet.show(". ", 700)            # both at once: a `Highlighted` for Jupyter
-    for chunk in poet.stream(". ", SampleConfig(700)): print(chunk[0], end="")
+    for chunk, spans in poet.stream_highlighted(". ", SampleConfig(700)): ...   # text and its quotes as they come
     Conversation(poet).turn("It is a truth")   # a dialog (torch_poet.chat), its state its own
 
 The attribution index (which passages are verbatim quotes from the training books) is built on first use
@@ -16,8 +16,9 @@ from the model's library (re-read from the book cache and local files named in c
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -27,6 +28,9 @@ from .config import DEFAULT_MODEL, DEFAULT_PROJECT, DEFAULT_PROMPT, SampleConfig
 from .errors import PoetError
 from .generate import CHUNK, Context, Generation, Sampler
 from .hardware import pick_device
+
+if TYPE_CHECKING:
+    from .attribution import Span
 
 
 class Poet:
@@ -183,8 +187,23 @@ class Poet:
         index = self.index()
         return Highlighted.from_spans(index.segment(text, min_quote, phrases), index.rule(min_quote))
 
-    def live(self, min_quote: int | None = None, phrases: bool = False):
-        """An `attribution.Segmenter`: segment a text while it is being generated."""
-        from .attribution import Segmenter
+    def stream_highlighted(
+        self,
+        prompt: str,
+        sampling: SampleConfig,
+        min_quote: int | None = None,
+        phrases: bool = False,
+        *,
+        skip_unknown: bool = False,
+        quotes: bool = True,
+    ) -> Iterator[tuple[str, list[Span]]]:
+        """One sample streamed with its quotes: each chunk of text with the spans that became final with it,
+        then ("", the rest) (`attribution.segment_stream`). quotes=False streams the text alone (no spans).
+        The prompt is read and the index loaded here, so bad input is refused before the first chunk."""
+        from .attribution import segment_stream
 
-        return Segmenter(self.index(), min_quote, phrases)
+        if sampling.num != 1:
+            raise PoetError(f"one sample at a time streams with its quotes, not num={sampling.num}")
+        index = self.index() if quotes else None
+        generation = self.stream(prompt, sampling, skip_unknown=skip_unknown)
+        return segment_stream((part[0] for part in generation), index, min_quote, phrases)

@@ -23,8 +23,9 @@ from .args import (
 
 
 class LivePrinter:
-    """Prints spans as they become final, numbered and coloured as render.ansi would the whole text (books
-    are numbered in order of first appearance), then the legend; keeps the spans only when asked to."""
+    """Prints a text as it arrives: given a rule, the spans as they become final, numbered and coloured as
+    render.ansi would the whole text (books are numbered in order of first appearance), then the legend; without
+    one, the text alone. Keeps the spans only when asked to."""
 
     def __init__(self, color: bool, rule=None, keep: bool = True):
         from ..attribution import Tally
@@ -33,9 +34,12 @@ class LivePrinter:
         self.color, self.rule, self.tally = color and not no_color(), rule, Tally()
         self.spans: list | None = [] if keep else None
 
-    def add(self, spans: list) -> None:
+    def add(self, chunk: str, spans: list) -> None:
+        """A chunk of the text with the spans that became final with it (`attribution.segment_stream`)."""
         from ..render import ansi_span
 
+        if self.rule is None:
+            sys.stdout.write(chunk)
         for span in spans:
             self.tally.add(span)
         numbers = {key: n for n, key in enumerate(self.tally.books, 1)}
@@ -77,29 +81,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
     live = tty and num == 1 and not args.json
     samples, sections = [], []
     for temperature, config in zip(temperatures, configs):
-        stream = poet.stream(args.prompt, config, skip_unknown=args.skip_unknown)
-        printer = None
+        printer = LivePrinter(color, rule)
         if live:
             head = f"── temperature {temperature:g} · seed {seed} ──"
             print(f"\x1b[2m{head}\x1b[0m" if color else head, flush=True)
-            segmenter = poet.live(args.min_quote, args.phrases) if index else None
-            printer = LivePrinter(color, rule) if index else None
-            for chunk in stream:
-                if printer:
-                    printer.add(segmenter.feed(chunk[0]))
-                else:
-                    sys.stdout.write(chunk[0])
-                    sys.stdout.flush()
-            if printer:
-                printer.add(segmenter.finish())
-                print("\n\n" + printer.legend + "\n", flush=True)
-            else:
-                print("\n", flush=True)
+            parts = []
+            for chunk, spans in poet.stream_highlighted(args.prompt, config, args.min_quote, args.phrases,
+                                                        skip_unknown=args.skip_unknown, quotes=index is not None):  # fmt: skip
+                parts.append(chunk)
+                printer.add(chunk, spans)
+            print("\n\n" + printer.legend + "\n" if index else "\n", flush=True)
+            texts = ["".join(parts)]
         else:
-            stream.read_all()
-        for i, text in enumerate(stream.texts):
-            spans = printer.spans if printer else index.segment(text, args.min_quote, args.phrases) if index else None
-            highlighted = Highlighted.from_spans(spans, rule) if spans is not None else None
+            texts = poet.stream(args.prompt, config, skip_unknown=args.skip_unknown).read_all()
+        for i, text in enumerate(texts):
+            highlighted = None
+            if index:
+                spans = printer.spans if live else index.segment(text, args.min_quote, args.phrases)
+                highlighted = Highlighted.from_spans(spans, rule)
             head = f"temperature {temperature:g}" + (f" · sample {i + 1} of {num}" if num > 1 else "")
             head += f" · seed {seed + i}"
             readable = poet.readability(text) if index else None  # the library is at hand where the index is
@@ -153,33 +152,30 @@ def register_generate(sub) -> None:
 
 def cmd_highlight(args: argparse.Namespace) -> int:
     """Reads the text in chunks: on a terminal or a pipe, memory follows the chunk, not the file."""
+    from ..attribution import segment_stream
     from ..render import Highlighted, html_page
 
     if args.min_quote is not None and args.min_quote < 1:
         raise PoetError("--min-quote must be >= 1")
     poet = load_poet(args, weights=False)
-    rule = poet.index(log=say).rule(args.min_quote)
-    segmenter = poet.live(args.min_quote, args.phrases)
+    index = poet.index(log=say)
+    rule = index.rule(args.min_quote)
     whole = bool(args.json or args.html)  # these need every span at once
     printer = LivePrinter(use_color(args), rule, keep=whole) if not args.json else None
-    spans = [] if whole else None
+    spans = []
     try:
         with sys.stdin if args.file == "-" else open(args.file, encoding="utf-8") as f:
-            while chunk := f.read(1 << 20):
-                found = segmenter.feed(chunk)
-                if args.json:
-                    spans += found
+            chunks = iter(lambda: f.read(1 << 20), "")
+            for chunk, found in segment_stream(chunks, index, args.min_quote, args.phrases):
+                if printer:
+                    printer.add(chunk, found)
                 else:
-                    printer.add(found)
+                    spans += found
     except OSError as e:
         raise PoetError(f"cannot read {args.file}: {e.strerror}") from None
     except UnicodeDecodeError:
         raise PoetError(f"{args.file} is not UTF-8 text: convert it (iconv -t UTF-8) or pick a text file") from None
-    rest = segmenter.finish()
-    if args.json:
-        spans += rest
-    else:
-        printer.add(rest)
+    if printer:
         print("\n\n" + printer.legend)
         spans = printer.spans
     if args.html:
