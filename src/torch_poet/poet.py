@@ -187,16 +187,8 @@ class Poet:
         index = self.index()
         return Highlighted.from_spans(index.segment(text, min_quote, phrases), index.rule(min_quote))
 
-    def stream_highlighted(
-        self,
-        prompt: str,
-        sampling: SampleConfig,
-        min_quote: int | None = None,
-        phrases: bool = False,
-        *,
-        skip_unknown: bool = False,
-        quotes: bool = True,
-    ) -> Iterator[tuple[str, list[Span]]]:
+    def stream_highlighted(self, prompt: str, sampling: SampleConfig, min_quote: int | None = None, phrases: bool = False,
+                           *, skip_unknown: bool = False, quotes: bool = True) -> Iterator[tuple[str, list[Span]]]:  # fmt: skip
         """One sample streamed with its quotes: each chunk of text with the spans that became final with it,
         then ("", the rest) (`attribution.segment_stream`). quotes=False streams the text alone (no spans).
         The prompt is read and the index loaded here, so bad input is refused before the first chunk."""
