@@ -197,5 +197,5 @@ class Poet:
         if sampling.num != 1:
             raise PoetError(f"one sample at a time streams with its quotes, not num={sampling.num}")
         index = self.index() if quotes else None
-        generation = self.stream(prompt, sampling, skip_unknown=skip_unknown)
+        generation = self.sampler.stream(prompt, sampling, skip_unknown=skip_unknown)
         return segment_stream((part[0] for part in generation), index, min_quote, phrases)
