@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from torch_poet.config import SampleConfig
 from torch_poet.model import CharRNN, ModelConfig
 from torch_poet.generate import Sampler
 
@@ -86,26 +87,24 @@ def main() -> None:
     torch.set_num_threads(1)
     r_base1 = rate(lambda: baseline.generate(ids, base_len), base_len, max(1, args.repeat // 2))
     lean1 = Sampler(CharRNN(ModelConfig(vocab_size=V, hidden=args.hidden, layers=args.layers, embedding=64)).eval(), VOCAB)
-    r_lean1 = rate(lambda: lean1.generate(prompt, args.length, temperature=0.8, seed=1), args.length, args.repeat)
+    one = SampleConfig(args.length, temperature=0.8, seed=1)
+    filtered = SampleConfig(args.length, temperature=0.8, top_k=20, top_p=0.95, seed=1)
+    batch = SampleConfig(args.batch_length, temperature=0.8, num=args.batch, seed=1)
+    r_lean1 = rate(lambda: lean1.generate(prompt, one), args.length, args.repeat)
     torch.set_num_threads(args.threads)
 
     rows = []
     for cell in ("lstm", "gru"):
         model = CharRNN(ModelConfig(vocab_size=V, cell=cell, layers=args.layers, hidden=args.hidden, embedding=64))
         gen = Sampler(model.eval(), VOCAB).generate
-        r1 = rate(lambda gen=gen: gen(prompt, args.length, temperature=0.8, seed=1), args.length, args.repeat)
-        rk = rate(
-            lambda gen=gen: gen(prompt, args.length, temperature=0.8, top_k=20, top_p=0.95, seed=1),
-            args.length, args.repeat,
-        )  # fmt: skip
-        rb = rate(
-            lambda gen=gen: gen(prompt, args.batch_length, temperature=0.8, num=args.batch, seed=1),
-            args.batch * args.batch_length, max(1, args.repeat // 2),
-        )  # fmt: skip
+        r1 = rate(lambda gen=gen: gen(prompt, one), args.length, args.repeat)
+        rk = rate(lambda gen=gen: gen(prompt, filtered), args.length, args.repeat)
+        rb = rate(lambda gen=gen: gen(prompt, batch), args.batch * args.batch_length, max(1, args.repeat // 2))
         rows.append((cell, r1, rk, rb))
     plain = CharRNN(ModelConfig(vocab_size=V, hidden=args.hidden, layers=args.layers, embedding=64)).eval()
     reference = Sampler(plain, VOCAB, fast=False)
-    r_ref = rate(lambda: reference.generate(prompt, base_len, temperature=0.8, seed=1), base_len, max(1, args.repeat // 2))
+    short = SampleConfig(base_len, temperature=0.8, seed=1)
+    r_ref = rate(lambda: reference.generate(prompt, short), base_len, max(1, args.repeat // 2))
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, {os.cpu_count()} CPUs")
     print(f"model: {args.layers}x{args.hidden} (embedding 64, vocab {V}), temperature 0.8\n")

@@ -21,8 +21,7 @@ from pathlib import Path
 import httpx2 as httpx
 import torch
 
-from torch_poet.config import ModelConfig, TrainConfig
-from torch_poet.config import LibrarySpec
+from torch_poet.config import LibrarySpec, ModelConfig, SampleConfig, TrainConfig
 from torch_poet.library import build
 from torch_poet.poet import Poet
 from torch_poet.train import Trainer
@@ -40,16 +39,11 @@ def make_model(home: Path, book: int, mirror: str) -> Path:
 
 
 def python_api(poet: Poet, length: int, seed: int, highlight: bool) -> tuple[float, float]:
-    """(seconds to the first chunk, seconds in all) for poet.stream, segmenting as the server does."""
+    """(seconds to the first chunk, seconds in all) for poet.stream_highlighted, as the server streams."""
     start = time.perf_counter()
-    live = poet.live() if highlight else None
     first = None
-    for chunk in poet.stream(PROMPT, length, temperature=0.8, seed=seed):
+    for _ in poet.stream_highlighted(PROMPT, SampleConfig(length, temperature=0.8, seed=seed), quotes=highlight):
         first = first or time.perf_counter()
-        if live:
-            live.feed(chunk)
-    if live:
-        live.finish()
     return first - start, time.perf_counter() - start
 
 

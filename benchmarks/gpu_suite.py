@@ -21,6 +21,7 @@ import torch
 from bench_generate import VOCAB, rate
 from bench_train import SHAKESPEARE, baseline_sec_per_sample, ours_sec_per_sample, quality
 
+from torch_poet.config import SampleConfig
 from torch_poet.library import Library, Text
 from torch_poet.model import CharRNN, ModelConfig
 from torch_poet.generate import Sampler
@@ -62,8 +63,9 @@ def main() -> None:
 
     model = CharRNN(ModelConfig(vocab_size=len(VOCAB), layers=2, hidden=256, embedding=64)).to(args.device).eval()
     sampler = Sampler(model, VOCAB)
-    one = rate(lambda: sampler.generate(". ", gen_len, temperature=0.8, seed=1), gen_len, 3)
-    many = rate(lambda: sampler.generate(". ", batch_len, temperature=0.8, num=256, seed=1), 256 * batch_len, 2)
+    alone, batch = SampleConfig(gen_len, temperature=0.8, seed=1), SampleConfig(batch_len, temperature=0.8, num=256, seed=1)
+    one = rate(lambda: sampler.generate(". ", alone), gen_len, 3)
+    many = rate(lambda: sampler.generate(". ", batch), 256 * batch_len, 2)
     rows.append(("generate 2x256, batch 1", f"{one:,.0f} chars/s", ""))
     rows.append(("generate 2x256, batch 256", f"{many:,.0f} chars/s", "aggregate"))
 

@@ -1,18 +1,20 @@
-"""Chat (chat.py): a `Conversation` carries the model's state from turn to turn; `poet chat` scripted through a
-pipe and interactive on a pseudo-terminal (pexpect)."""
+"""Chat: a `Conversation` (chat.py) carries the model's state from turn to turn; `poet chat` (cli/dialog.py)
+scripted through a pipe and interactive on a pseudo-terminal (pexpect)."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import ANSI, ENV
 
-from torch_poet.chat import SentenceCounter
+from torch_poet.chat import CHAT_SAMPLING, Conversation, SentenceCounter
+from torch_poet.config import SampleConfig
 from torch_poet.generate import encode, prime
 from torch_poet.poet import Poet
 
@@ -30,25 +32,25 @@ def test_sentence_counter():
 
 
 def test_chat_turns_carry_state_and_reset(poet):
-    poet.reset()
-    first = poet.chat_turn("It is a truth", sentences=1, temperature=0.5, seed=3)
+    dialog = Conversation(poet)
+    first = dialog.turn("It is a truth", 1, SampleConfig(temperature=0.5, seed=3))
     assert 0 < SentenceCounter().feed(first + " ") <= 1
-    poet.chat_turn("It is a truth", sentences=1, temperature=0.5, seed=3)
-    poet.reset()
-    assert poet.chat_turn("It is a truth", sentences=1, temperature=0.5, seed=3) == first
+    dialog.turn("It is a truth", 1, SampleConfig(temperature=0.5, seed=3))
+    dialog.reset()
+    assert dialog.turn("It is a truth", 1, SampleConfig(temperature=0.5, seed=3)) == first
     # the state carries over: after two turns it is the state after reading the whole conversation
-    poet.reset()
-    poet.chat_turn("It is a truth", sentences=1, temperature=0.5, seed=3)
-    poet.chat_turn("Mr. Bennet", sentences=2, temperature=0.8, seed=4)
-    transcript = poet.conversation.transcript
+    dialog.reset()
+    dialog.turn("It is a truth", 1, SampleConfig(temperature=0.5, seed=3))
+    dialog.turn("Mr. Bennet", 2, SampleConfig(temperature=0.8, seed=4))
+    transcript = dialog.transcript
     assert transcript.startswith("It is a truth") and first in transcript and "Mr. Bennet" in transcript
     ref = prime(poet.model, encode(poet.vocab, transcript))
-    torch.testing.assert_close(poet.conversation.context.logits, ref.logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(dialog.context.logits, ref.logits, atol=1e-4, rtol=1e-4)
     # an empty turn lets the model go on; characters it never saw are dropped
     with pytest.warns(UserWarning):
-        assert poet.chat_turn("☃", sentences=1, seed=1)
-    poet.reset()
-    assert poet.conversation.transcript == ""
+        assert dialog.turn("☃", 1, replace(CHAT_SAMPLING, seed=1))
+    dialog.reset()
+    assert dialog.transcript == ""
 
 
 # --- `poet chat` ----------------------------------------------------------------------------------------------------
@@ -90,9 +92,9 @@ def test_chat_answers_have_at_most_n_sentences(home):
 def test_chat_errors(home):
     r = chat(home, "temperature=-3\nhello\n", "--seed", "1")
     assert r.returncode == 0
-    assert "poet: temperature must be a number >= 0" in r.stdout
+    assert "poet: --temperature must be a number >= 0" in r.stdout
     r = chat(home, "", "--temperature", "-1")
-    assert r.returncode == 2 and r.stderr.startswith("poet: error: temperature") and "Traceback" not in r.stderr
+    assert r.returncode == 2 and r.stderr.startswith("poet: error: --temperature") and "Traceback" not in r.stderr
     r = subprocess.run(
         [sys.executable, "-m", "torch_poet", "chat", "--project", "test", "--model", "missing"],
         input="", capture_output=True, text=True, timeout=120, env={**ENV, "POET_HOME": str(home)},
@@ -151,4 +153,4 @@ def test_chat_sampling_flags(home):
         == greedy.stdout
     )
     r = chat(home, "", "--min-p", "-1")
-    assert r.returncode == 2 and r.stderr.startswith("poet: error: min-p must be in [0, 1]")
+    assert r.returncode == 2 and r.stderr.startswith("poet: error: --min-p must be a number from 0 to 1")

@@ -58,15 +58,15 @@ def test_cli_generate_min_p(home, poet):
     out = json.loads(r.stdout)
     assert out["min_p"] == 1.0 and out["samples"][0]["text"] == poet.generate("It is", 150, temperature=0)
     r = poet_cli(home, "generate", *MODEL, "--min-p", "2")
-    assert r.returncode == 2 and r.stderr == "poet: error: min-p must be in [0, 1], not 2.0\n"
+    assert r.returncode == 2 and r.stderr == "poet: error: --min-p must be a number from 0 to 1, not 2.0\n"
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--temperature", "-1"], "temperature must be a number >= 0"),
-        (["--top-p", "2"], "top-p must be in (0, 1]"),
-        (["--top-k", "0"], "top-k must be a whole number >= 1"),
+        (["--temperature", "-1"], "--temperature must be a number >= 0"),
+        (["--top-p", "2"], "--top-p must be a number > 0 and <= 1"),
+        (["--top-k", "0"], "--top-k must be a whole number >= 1"),
         (["--prompt", "snow ☃"], "characters the model never saw: '☃'"),
         (["--model", "nope"], "no model in"),
         (["--device", "floppy"], "unknown device 'floppy'"),

@@ -415,6 +415,13 @@ def test_out_of_range_settings_are_refused_before_anything_is_written(flag, valu
     assert not (tmp_path / "home/projects").exists()
 
 
+@pytest.mark.parametrize("command", ["generate", "chat"])
+def test_a_seed_out_of_range_is_refused_before_the_model_loads(command, env):
+    """A seed past 2**63 - 1 is a one-line error naming the flag, not torch's overflow (nor a missing model)."""
+    r = run(command, "--project", "none", "--model", "none", "--seed", str(2**64), env=env)
+    one_line_error(r, "--seed must be a whole number from 0 to 9223372036854775807, not 18446744073709551616")
+
+
 BAD_NAMES = ["", " padded", "padded ", "~home", "tab\there", "bell\x07", "é" * 51, "x" * 300, "..", ".hidden", "a/b"]
 
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from torch_poet.chat import Conversation
+from torch_poet.config import SampleConfig
 from torch_poet.errors import PoetError
 from torch_poet.generate import encode
 from torch_poet.poet import Poet
@@ -85,12 +86,12 @@ def test_top_k_and_top_p_restrict_the_choice(poet, kwargs):
 def test_min_p_reaches_generate_stream_and_chat(poet):
     greedy = poet.generate(". ", 200, temperature=0)
     assert poet.generate(". ", 200, temperature=1.5, min_p=1.0, seed=3) == greedy  # the likeliest character only
-    assert "".join(poet.stream(". ", 200, temperature=1.5, min_p=1.0, seed=3)) == greedy
+    assert "".join(c[0] for c in poet.stream(". ", SampleConfig(200, temperature=1.5, min_p=1.0, seed=3))) == greedy
     sampled = poet.generate(". ", 200, temperature=1.5, seed=3)
     assert sampled != poet.generate(". ", 200, temperature=1.5, min_p=0.3, seed=3) != greedy
-    answer = Conversation(poet).turn("It is a truth", 1, temperature=0)
-    assert Conversation(poet).turn("It is a truth", 1, temperature=1.5, min_p=1.0) == answer
-    with pytest.raises(PoetError, match=re.escape("min-p must be in [0, 1], not 1.5")):
+    answer = Conversation(poet).turn("It is a truth", 1, SampleConfig(temperature=0))
+    assert Conversation(poet).turn("It is a truth", 1, SampleConfig(temperature=1.5, min_p=1.0)) == answer
+    with pytest.raises(PoetError, match=re.escape("--min-p must be a number from 0 to 1, not 1.5")):
         poet.generate(". ", 10, min_p=1.5)
 
 
@@ -108,35 +109,36 @@ def test_the_prompt_runs_through_the_model_once(poet):
 def test_stream_chunks_join_to_the_same_text(poet):
     whole = poet.generate(". ", 300, temperature=0.8, seed=9, num=2)
     for chunk in (1, 7, 64, 1000):
-        s = poet.stream_samples(". ", 300, temperature=0.8, num=2, seed=9, chunk=chunk)
+        s = poet.stream(". ", SampleConfig(300, temperature=0.8, num=2, seed=9), chunk=chunk)
         parts = list(s)
         assert all(len(p) == 2 for p in parts)
         assert ["".join(p[i] for p in parts) for i in range(2)] == whole == s.texts
         assert len(parts) == -(-300 // chunk)
-    assert "".join(poet.stream(". ", 300, temperature=0.8, seed=9)) == whole[0]
-    s = poet.stream_samples(". ", 300, temperature=0.8, seed=9)
+    s = poet.stream(". ", SampleConfig(300, temperature=0.8, seed=9))
+    assert "".join(c[0] for c in s) == whole[0]
+    s = poet.stream(". ", SampleConfig(300, temperature=0.8, seed=9))
     assert s.read(5)[0] + s.read(100)[0] + s.read(1000)[0] == whole[0]  # read(n) stops at the length
 
 
 def test_context_continues_the_text(poet):
-    s = poet.stream_samples("It ", 100, temperature=0)
+    s = poet.stream("It ", SampleConfig(100, temperature=0))
     first = s.read_all()[0]
-    more = poet.sampler.generate("", 100, temperature=0, state=s.context)[0]
+    more = poet.sampler.generate("", SampleConfig(100, temperature=0), state=s.context)[0]
     assert first + more == poet.generate("It ", 200, temperature=0)
     # a prompt after a context is read on top of it, once
-    after = poet.sampler.generate(" and", 50, temperature=0, state=s.context)[0]
+    after = poet.sampler.generate(" and", SampleConfig(50, temperature=0), state=s.context)[0]
     assert after == poet.generate("It " + first + " and", 50, temperature=0)
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"temperature": -0.1}, "temperature must be a number >= 0"),
-        ({"temperature": float("nan")}, "temperature must be"),
-        ({"top_k": 0}, "top-k must be a whole number >= 1"),
-        ({"top_p": 0.0}, "top-p must be in (0, 1]"),
-        ({"top_p": 1.5}, "top-p must be in (0, 1]"),
-        ({"num": 0}, "num must be"),
+        ({"temperature": -0.1}, "--temperature must be a number >= 0"),
+        ({"temperature": float("nan")}, "--temperature must be"),
+        ({"top_k": 0}, "--top-k must be a whole number >= 1"),
+        ({"top_p": 0.0}, "--top-p must be a number > 0 and <= 1"),
+        ({"top_p": 1.5}, "--top-p must be a number > 0 and <= 1"),
+        ({"num": 0}, "--num must be"),
     ],
 )
 def test_invalid_settings_are_poet_errors(poet, kwargs, message):
@@ -182,6 +184,18 @@ def test_highlight_finds_quotes_and_sources(poet):
     body, legend = ansi_parts(h.spans, color=False)  # as the CLI and chat print them
     assert re.sub(r"[«»]|\[\d\]", "", body) == text
     assert legend.startswith(f"{h.summary.fraction:.1%} of ") and legend.count("\n") == len(h.summary.sources) == 2
+
+
+def test_stream_highlighted_gives_the_text_and_its_quotes_as_they_become_final(poet):
+    greedy = SampleConfig(300, temperature=0)
+    pairs = list(poet.stream_highlighted(". ", greedy, min_quote=10))
+    text = "".join(chunk for chunk, _ in pairs)
+    assert text == poet.generate(". ", 300, temperature=0) and pairs[-1][0] == ""  # then the rest of the spans
+    spans = [(s.start, s.end, s.count) for _, new in pairs for s in new]
+    assert spans == [(s.start, s.end, s.count) for s in poet.highlight(text, 10).spans]
+    assert [new for _, new in poet.stream_highlighted(". ", greedy, quotes=False)] == [[]] * len(pairs)
+    with pytest.raises(PoetError, match="num=2"):
+        poet.stream_highlighted(". ", SampleConfig(10, num=2))
 
 
 @settings(max_examples=40, deadline=None)

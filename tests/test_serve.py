@@ -17,6 +17,7 @@ from conftest import PRIDE_AND_PREJUDICE, SHARED, poet
 from fastapi.testclient import TestClient
 
 from torch_poet.chat import Conversation
+from torch_poet.config import SampleConfig
 from torch_poet.disk.config_json import write_json
 from torch_poet.poet import Poet
 from torch_poet.render import HTML_BACKGROUNDS
@@ -102,9 +103,9 @@ def test_chat_keeps_the_conversation_until_reset(client, same_model):
     ).json()
     assert second["session"] == first["session"]
     dialog = Conversation(same_model)
-    assert first["answer"] == dialog.turn("It is a truth", 1, temperature=0.7, seed=1)
+    assert first["answer"] == dialog.turn("It is a truth", 1, SampleConfig(temperature=0.7, seed=1))
     # the context of turn 1 carried over
-    assert second["answer"] == dialog.turn("Mr. Bennet", 1, temperature=0.7, seed=2)
+    assert second["answer"] == dialog.turn("Mr. Bennet", 1, SampleConfig(temperature=0.7, seed=2))
     assert "".join(s["text"] for s in second["spans"]) == second["answer"]
     assert client.post("/api/chat/reset", json={"session": first["session"]}).json() == {"forgotten": True}
     again = client.post(
@@ -112,7 +113,7 @@ def test_chat_keeps_the_conversation_until_reset(client, same_model):
     ).json()
     assert again["session"] != first["session"]  # a new conversation, from a fresh state
     dialog.reset()
-    assert again["answer"] == dialog.turn("Mr. Bennet", 1, temperature=0.7, seed=2)
+    assert again["answer"] == dialog.turn("Mr. Bennet", 1, SampleConfig(temperature=0.7, seed=2))
 
 
 def test_min_p_and_the_sampling_fields_come_from_sample_config(client, same_model):
@@ -124,7 +125,7 @@ def test_min_p_and_the_sampling_fields_come_from_sample_config(client, same_mode
         assert sse(response.iter_lines())[-1][1]["text"] == greedy
     turn = {"text": "It is a truth", "sentences": 1, "temperature": 1.5, "min_p": 1}
     assert client.post("/api/chat", json=turn).json()["answer"] == Conversation(same_model).turn(
-        "It is a truth", 1, temperature=0
+        "It is a truth", 1, SampleConfig(temperature=0)
     )
     error = client.post("/api/generate", json={"min_p": 1.5}).json()["error"]
     assert error == "min_p: Input should be less than or equal to 1 (got 1.5)"

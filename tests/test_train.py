@@ -17,6 +17,7 @@ import torch
 from conftest import poet, wait_for_snapshot
 from helpers import SHAKESPEARE, lib, params, tiny, trainer
 
+from torch_poet.config import SampleConfig
 from torch_poet.disk import snapshots
 from torch_poet.errors import PoetError
 from torch_poet.library import readability
@@ -43,9 +44,7 @@ def test_learns_real_text(tmp_path):
         t.model,
         t.library.vocab,
         sample_prompt(t.library.vocab),
-        t.cfg.sample_length,
-        temperature=MEASURE_TEMPERATURE,
-        seed=t.cfg.seed + t.step,
+        SampleConfig(t.cfg.sample_length, temperature=MEASURE_TEMPERATURE, seed=t.cfg.seed + t.step),
     )[0]  # the snapshot's sample, again
     assert 0 < t.history[-1]["readability"] == round(readability(measured, t.library.words), 4)
 
@@ -229,8 +228,8 @@ def test_each_snapshot_measures_the_memorisation_of_a_sample(tmp_path):
     t = trainer(lib(text), tmp_path / "m", ModelConfig(layers=1, hidden=32), tiny(steps=6))
     t.run()
     row = t.history[-1]
-    sample = generate(t.model, t.library.vocab, sample_prompt(t.library.vocab), t.cfg.sample_length, temperature=MEASURE_TEMPERATURE,
-                      seed=t.cfg.seed + row["step"])[0]  # fmt: skip
+    sampling = SampleConfig(t.cfg.sample_length, temperature=MEASURE_TEMPERATURE, seed=t.cfg.seed + row["step"])
+    sample = generate(t.model, t.library.vocab, sample_prompt(t.library.vocab), sampling)[0]
     (samples,) = [h for h in t.hooks if isinstance(h, Samples)]
     figures = summary(samples.index.segment(sample)).figures
     assert (row["quoted"], row["longest_quote"], row["quotes_per_1000"]) == (

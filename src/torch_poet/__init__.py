@@ -3,14 +3,15 @@ verbatim quote in the generated text coloured, named and linked to its source.
 
 The whole workflow from Python (or a notebook)::
 
-    from torch_poet import LibrarySpec, Poet, Start, Trainer, build_library, standard_hooks
+    from torch_poet import Conversation, LibrarySpec, Poet, Start, Trainer, build_library, standard_hooks
 
     library = build_library(LibrarySpec(author=["jane austen"], language=["en"]))
     start = Start.resolve("models/austen", {"hidden": 256, "minutes": 5})  # the saved model, if there is one
     Trainer(library, start, standard_hooks(start, print)).run()           # blocking; rerun to resume
     poet = Poet.load("models/austen")   # the best snapshot
     poet.show(". ", length=500)         # generated text, highlighted by source (rich in Jupyter)
-    poet.chat_turn("It was a dark and stormy night")
+    dialog = Conversation(poet)         # a dialog: the model's state carries over from turn to turn
+    dialog.turn("It was a dark and stormy night")
 
 `torch_poet.gutenberg` searches and downloads books; `torch_poet.plot.plot_history` draws the curves.
 Names are imported on first use, so `import torch_poet` (and the `poet` command) start fast.
@@ -26,6 +27,7 @@ _EXPORTS = {
     "PoetError": "errors",
     "ModelConfig": "config",
     "TrainConfig": "config",
+    "SampleConfig": "config",
     "Text": "library",
     "Library": "library",
     "LibrarySpec": "config",
@@ -37,6 +39,7 @@ _EXPORTS = {
     "standard_hooks": "train.run",
     "train_model": "train.run",
     "Poet": "poet",
+    "Conversation": "chat",
     "Index": "attribution",
     "Highlighted": "render",
     "plot_history": "plot",

@@ -1,12 +1,12 @@
-"""`Poet`: a trained model as one object: generate, stream, highlight quotes, chat.
+"""`Poet`: a trained model as one object: generate, stream (with the quotes as they become final), highlight.
 
     from torch_poet.poet import Poet
     poet = Poet.load()              # $POET_HOME/projects/women_writers/default
     text = poet.generate(". ", 700, temperature=0.7, seed=1)
     poet.highlight(text)            # prints in colour; in Jupyter it shows as HTML with hover tooltips
     poet.show(". ", 700)            # both at once: a `Highlighted` for Jupyter
-    for chunk in poet.stream(". ", 700): print(chunk, end="")
-    poet.chat_turn("It is a truth universally acknowledged")
+    for chunk, spans in poet.stream_highlighted(". ", SampleConfig(700)): ...   # text and its quotes as they come
+    Conversation(poet).turn("It is a truth")   # a dialog (torch_poet.chat), its state its own
 
 The attribution index (which passages are verbatim quotes from the training books) is built on first use
 from the model's library (re-read from the book cache and local files named in config.json) and kept in
@@ -15,16 +15,14 @@ from the model's library (re-read from the book cache and local files named in c
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from . import paths
-from .chat import SENTENCES, Conversation
 from .disk import config_json
 from .disk.snapshots import load_model
 from .config import DEFAULT_MODEL, DEFAULT_PROJECT, DEFAULT_PROMPT, SampleConfig
@@ -32,10 +30,13 @@ from .errors import PoetError
 from .generate import CHUNK, Context, Generation, Sampler
 from .hardware import pick_device
 
+if TYPE_CHECKING:
+    from .attribution import Span
+
 
 class Poet:
-    """A trained model, its vocabulary and (lazily) its library and attribution index; chat_turn, reset and
-    seed go on with a `Conversation` of its own."""
+    """A trained model, its vocabulary and (lazily) its library and attribution index. A dialog with it is a
+    `chat.Conversation(poet)`."""
 
     def __init__(
         self,
@@ -107,47 +108,42 @@ class Poet:
 
     # --- generation -----------------------------------------------------------------------------------------
 
-    def stream_samples(
+    def stream(
         self,
-        prompt: str = DEFAULT_PROMPT,
-        length: int | None = SampleConfig.length,
+        prompt: str,
+        sampling: SampleConfig,
         *,
+        state: Context | None = None,
         skip_unknown: bool = False,
-        context: Context | None = None,
         chunk: int = CHUNK,
-        **options: Any,
     ) -> Generation:
-        """The `generate.Generation` itself: chunks as lists (one string per sample), `.texts`, `.seed`,
-        `.context`. options: the fields of `config.SampleConfig` (temperature, top_k, top_p, min_p, seed, num)."""
-        return self.sampler.stream(prompt, length, state=context, skip_unknown=skip_unknown, chunk=chunk, **options)
+        """Text as it is generated, as `sampling` says: a `generate.Generation` (iterate for chunks, one string
+        per sample; `.texts`, `.seed`, and `.context` to go on from, as `state` of a later stream)."""
+        return self.sampler.stream(prompt, sampling, state=state, skip_unknown=skip_unknown, chunk=chunk)
 
     def generate(
-        self, prompt: str = DEFAULT_PROMPT, length: int = SampleConfig.length, **options: Any
+        self,
+        prompt: str = DEFAULT_PROMPT,
+        length: int = SampleConfig.length,
+        *,
+        skip_unknown: bool = False,
+        **options: Any,
     ) -> str | list[str]:
-        """length characters continuing prompt (the prompt not included); a list when num > 1. Options as
-        for `stream_samples`: temperature (0 is greedy), top_k, top_p, min_p, num, seed (sample i of a batch
-        uses seed + i), skip_unknown."""
-        s = self.stream_samples(prompt, length, **options)
-        texts = s.read_all()
-        return texts[0] if s.num == 1 else texts
-
-    def stream(
-        self, prompt: str = DEFAULT_PROMPT, length: int = SampleConfig.length, **options: Any
-    ) -> Iterator[str | list[str]]:
-        """Chunks of text as they are generated: strings when num == 1, else lists of num strings."""
-        s = self.stream_samples(prompt, length, **options)
-        for part in s:
-            yield part[0] if s.num == 1 else part
+        """length characters continuing prompt (the prompt not included); a list when num > 1. options: the
+        other fields of `config.SampleConfig` (temperature, 0 greedy; top_k, top_p, min_p, num, seed: sample i of
+        a batch uses seed + i), made into one here, where Python callers enter."""
+        texts = self.sampler.generate(prompt, SampleConfig(length=length, **options), skip_unknown=skip_unknown)
+        return texts[0] if len(texts) == 1 else texts
 
     def show(
         self,
         prompt: str = DEFAULT_PROMPT,
         length: int = SampleConfig.length,
         min_quote: int | None = None,
-        **kwargs: Any,
+        **options: Any,
     ):
         """generate + highlight: a `Highlighted` (or a list of them when num > 1), rich in Jupyter."""
-        out = self.generate(prompt, length, **kwargs)
+        out = self.generate(prompt, length, **options)
         return self.highlight(out, min_quote) if isinstance(out, str) else [self.highlight(t, min_quote) for t in out]
 
     # --- attribution ------------------------------------------------------------------------------------------
@@ -192,27 +188,15 @@ class Poet:
         index = self.index()
         return Highlighted.from_spans(index.segment(text, min_quote, phrases), index.rule(min_quote))
 
-    def live(self, min_quote: int | None = None, phrases: bool = False):
-        """An `attribution.Segmenter`: segment a text while it is being generated."""
+    def stream_highlighted(self, prompt: str, sampling: SampleConfig, min_quote: int | None = None, phrases: bool = False,
+                           *, skip_unknown: bool = False, quotes: bool = True) -> Iterator[tuple[str, list[Span]]]:  # fmt: skip
+        """One sample streamed with its quotes: each chunk of text with the spans that became final with it,
+        then ("", the rest) (`attribution.segment_stream`). quotes=False streams the text alone (no spans).
+        The prompt is read and the index loaded here, so bad input is refused before the first chunk."""
+        from .attribution import segment_stream
 
-        return self.index().segmenter(min_quote, phrases)
-
-    # --- dialog -------------------------------------------------------------------------------------------------
-
-    @functools.cached_property
-    def conversation(self) -> Conversation:
-        """The poet's own dialog, which `chat_turn`, `reset` and `seed` go on with (`chat.Conversation(poet)`
-        starts another one on the same model)."""
-        return Conversation(self)
-
-    def chat_turn(self, user_text: str, sentences: int = SENTENCES, **options: Any) -> str:
-        """The answer to user_text in the poet's own conversation: see `chat.Conversation.turn`."""
-        return self.conversation.turn(user_text, sentences, **options)
-
-    def reset(self) -> None:
-        """Forget the conversation: the next chat turn starts from a fresh state."""
-        self.conversation.reset()
-
-    def seed(self, seed: int | None) -> None:
-        """Make the chat turns that follow reproducible (each turn draws its seed from this one)."""
-        self.conversation.seed(seed)
+        if sampling.num != 1:
+            raise PoetError(f"one sample at a time streams with its quotes, not num={sampling.num}")
+        segmenter = self.index().segmenter(min_quote, phrases) if quotes else None
+        generation = self.sampler.stream(prompt, sampling, skip_unknown=skip_unknown)
+        return segment_stream((part[0] for part in generation), segmenter)

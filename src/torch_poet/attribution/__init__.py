@@ -31,7 +31,7 @@ from .results import (
     Tally,
     summary,
 )
-from .segment import Segmenter, select
+from .segment import Segmenter, segment_stream, select
 
 __all__ = [
     "CALIBRATION_CHARS",
@@ -54,6 +54,7 @@ __all__ = [
     "Tally",
     "fingerprint",
     "fold",
+    "segment_stream",
     "select",
     "summary",
 ]

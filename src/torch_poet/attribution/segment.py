@@ -6,7 +6,7 @@ covered by kept ones is dropped, and a partial overlap goes to the longer one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -121,3 +121,13 @@ class Segmenter:
         if stop > at:
             spans.append(Span(at, stop, text[at:stop]))
         return spans, stop
+
+
+def segment_stream(chunks: Iterable[str], segmenter: Segmenter | None) -> Iterator[tuple[str, list[Span]]]:
+    """Each chunk of a text as it arrives (generated, or read from a file) with the spans that became final
+    with it, then ("", the rest) once the text is complete: what a front-end shows while the text grows.
+    Without a segmenter (`Index.segmenter`) the spans are empty: the text alone, for those who cannot or need
+    not find quotes."""
+    for chunk in chunks:
+        yield chunk, segmenter.feed(chunk) if segmenter else []
+    yield "", segmenter.finish() if segmenter else []

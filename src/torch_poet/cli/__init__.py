@@ -12,7 +12,8 @@ from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
 from ..errors import PoetError
 from .args import add_command
 from .library import register_download, register_search, register_show
-from .text import register_chat, register_generate, register_highlight
+from .dialog import register_chat
+from .text import register_generate, register_highlight
 from .train import register_models, register_plot, register_train, without_option
 
 __all__ = ["main", "build_parser", "without_option"]

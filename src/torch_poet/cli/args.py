@@ -1,5 +1,5 @@
 """What the commands share: the common flags, flags made from the config dataclasses, loading a model,
-and how a command speaks to the user."""
+writing a file."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import argparse
 import dataclasses
 import sys
 
-from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
-from ..errors import PoetError
+from ..config import DEFAULT_MODEL, DEFAULT_PROJECT, kinds
+from ..errors import PoetError, say
 
 
 def add_command(sub, name: str, func, **texts) -> argparse.ArgumentParser:
@@ -45,26 +45,27 @@ def add_dataclass_args(
     """One `--field-name` flag per config field (default None = keep the saved or default value); the
     `sized` fields default to what the sizing rule picks for a new model, the `many` fields take one or more
     values. cls may be an instance, whose values are then the defaults shown."""
+    kind_of = kinds(cls if isinstance(cls, type) else type(cls))
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
+        kind = kind_of[f.name]
         default = "sized to the device and --minutes" if f.name in sized else getattr(cls, f.name, f.default)
-        if default is None and f.metadata.get("unset"):
-            default = f.metadata["unset"]  # what leaving it unset means: "all", "random"
+        if default is None and f.metadata["unset"]:
+            default = f.metadata["unset"]  # what leaving it unset means: "until stopped", "random"
         flag = "--" + f.name.replace("_", "-")
-        text = f.metadata.get("help", "")
-        if isinstance(default, tuple):
+        text = f.metadata["help"]
+        if kind.many:
             shown = " ".join(map(str, default))
-            p.add_argument(flag, type=type(default[0]), nargs="+", default=None, help=f"{text} (default: {shown})")
-        elif isinstance(default, bool):
+            p.add_argument(flag, type=kind.base, nargs="+", default=None, help=f"{text} (default: {shown})")
+        elif kind.base is bool:
             p.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=None, help=f"{text} (default: {default})"
             )
         else:
-            kind = int if f.type in ("int", "int | None") else float if "float" in str(f.type) else str
             shown = "" if default is None or "default" in text else f" (default: {default})"
             nargs = {"nargs": "+", "help": f"{text}; one or more{shown}"} if f.name in many else {"help": text + shown}
-            p.add_argument(flag, type=kind, default=None, **nargs)
+            p.add_argument(flag, type=kind.base, default=None, **nargs)
 
 
 def overrides(args: argparse.Namespace, cls) -> dict:
@@ -104,10 +105,6 @@ def use_color(args: argparse.Namespace) -> bool:
     from ..render import no_color
 
     return sys.stdout.isatty() and not args.no_color and not no_color()
-
-
-def say(message: str) -> None:
-    print(f"poet: {message}", file=sys.stderr, flush=True)
 
 
 def write(path: str, text: str) -> None:

@@ -1,5 +1,4 @@
-"""`poet generate`, `poet highlight`, `poet chat`: text printed with its quotes coloured by book, as it
-is made."""
+"""`poet generate`, `poet highlight`: text printed with its quotes coloured by book, as it is made or read."""
 
 from __future__ import annotations
 
@@ -10,24 +9,23 @@ import sys
 import warnings
 
 from ..config import DEFAULT_PROMPT
-from ..errors import PoetError
+from ..errors import PoetError, say
 from .args import (
-    MIN_QUOTE_HELP,
     add_command,
     add_dataclass_args,
     add_model_args,
     add_output_args,
     load_poet,
     overrides,
-    say,
     use_color,
     write,
 )
 
 
 class LivePrinter:
-    """Prints spans as they become final, numbered and coloured as render.ansi would the whole text (books
-    are numbered in order of first appearance), then the legend; keeps the spans only when asked to."""
+    """Prints a text as it arrives: given a rule, the spans as they become final, numbered and coloured as
+    render.ansi would the whole text (books are numbered in order of first appearance), then the legend; without
+    one, the text alone. Keeps the spans only when asked to."""
 
     def __init__(self, color: bool, rule=None, keep: bool = True):
         from ..attribution import Tally
@@ -36,9 +34,12 @@ class LivePrinter:
         self.color, self.rule, self.tally = color and not no_color(), rule, Tally()
         self.spans: list | None = [] if keep else None
 
-    def add(self, spans: list) -> None:
+    def add(self, chunk: str, spans: list) -> None:
+        """A chunk of the text with the spans that became final with it (`attribution.segment_stream`)."""
         from ..render import ansi_span
 
+        if self.rule is None:
+            sys.stdout.write(chunk)
         for span in spans:
             self.tally.add(span)
         numbers = {key: n for n, key in enumerate(self.tally.books, 1)}
@@ -62,6 +63,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     given = overrides(args, SampleConfig)
     temperatures = given.pop("temperature", [SampleConfig.temperature])
+    given.setdefault("seed", secrets.randbelow(2**31))  # the same seed at every temperature
     configs = [SampleConfig(**given, temperature=t) for t in temperatures]  # refused before the model loads
     if args.min_quote is not None and args.min_quote < 1:
         raise PoetError("--min-quote must be >= 1")
@@ -74,36 +76,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
             rule = index.rule(args.min_quote)
         except PoetError as e:
             warnings.warn(f"quotes will not be highlighted: {e}")
-    num = configs[0].num
-    seed = configs[0].seed if configs[0].seed is not None else secrets.randbelow(2**31)
+    num, seed = configs[0].num, configs[0].seed
     many = len(configs) > 1 or num > 1
     live = tty and num == 1 and not args.json
     samples, sections = [], []
     for temperature, config in zip(temperatures, configs):
-        options = dataclasses.asdict(dataclasses.replace(config, seed=seed))
-        stream = poet.stream_samples(args.prompt, **options, skip_unknown=args.skip_unknown)
-        printer = None
+        printer = LivePrinter(color, rule)
         if live:
             head = f"── temperature {temperature:g} · seed {seed} ──"
             print(f"\x1b[2m{head}\x1b[0m" if color else head, flush=True)
-            segmenter = poet.live(args.min_quote, args.phrases) if index else None
-            printer = LivePrinter(color, rule) if index else None
-            for chunk in stream:
-                if printer:
-                    printer.add(segmenter.feed(chunk[0]))
-                else:
-                    sys.stdout.write(chunk[0])
-                    sys.stdout.flush()
-            if printer:
-                printer.add(segmenter.finish())
-                print("\n\n" + printer.legend + "\n", flush=True)
-            else:
-                print("\n", flush=True)
+            parts = []
+            for chunk, spans in poet.stream_highlighted(args.prompt, config, args.min_quote, args.phrases,
+                                                        skip_unknown=args.skip_unknown, quotes=index is not None):  # fmt: skip
+                parts.append(chunk)
+                printer.add(chunk, spans)
+            print("\n\n" + printer.legend + "\n" if index else "\n", flush=True)
+            texts = ["".join(parts)]
         else:
-            stream.read_all()
-        for i, text in enumerate(stream.texts):
-            spans = printer.spans if printer else index.segment(text, args.min_quote, args.phrases) if index else None
-            highlighted = Highlighted.from_spans(spans, rule) if spans is not None else None
+            texts = poet.stream(args.prompt, config, skip_unknown=args.skip_unknown).read_all()
+        for i, text in enumerate(texts):
+            highlighted = None
+            if index:
+                spans = printer.spans if live else index.segment(text, args.min_quote, args.phrases)
+                highlighted = Highlighted.from_spans(spans, rule)
             head = f"temperature {temperature:g}" + (f" · sample {i + 1} of {num}" if num > 1 else "")
             head += f" · seed {seed + i}"
             readable = poet.readability(text) if index else None  # the library is at hand where the index is
@@ -157,33 +152,30 @@ def register_generate(sub) -> None:
 
 def cmd_highlight(args: argparse.Namespace) -> int:
     """Reads the text in chunks: on a terminal or a pipe, memory follows the chunk, not the file."""
+    from ..attribution import segment_stream
     from ..render import Highlighted, html_page
 
     if args.min_quote is not None and args.min_quote < 1:
         raise PoetError("--min-quote must be >= 1")
     poet = load_poet(args, weights=False)
-    rule = poet.index(log=say).rule(args.min_quote)
-    segmenter = poet.live(args.min_quote, args.phrases)
+    index = poet.index(log=say)
+    rule = index.rule(args.min_quote)
     whole = bool(args.json or args.html)  # these need every span at once
     printer = LivePrinter(use_color(args), rule, keep=whole) if not args.json else None
-    spans = [] if whole else None
+    spans = []
     try:
         with sys.stdin if args.file == "-" else open(args.file, encoding="utf-8") as f:
-            while chunk := f.read(1 << 20):
-                found = segmenter.feed(chunk)
-                if args.json:
-                    spans += found
+            chunks = iter(lambda: f.read(1 << 20), "")
+            for chunk, found in segment_stream(chunks, index.segmenter(args.min_quote, args.phrases)):
+                if printer:
+                    printer.add(chunk, found)
                 else:
-                    printer.add(found)
+                    spans += found
     except OSError as e:
         raise PoetError(f"cannot read {args.file}: {e.strerror}") from None
     except UnicodeDecodeError:
         raise PoetError(f"{args.file} is not UTF-8 text: convert it (iconv -t UTF-8) or pick a text file") from None
-    rest = segmenter.finish()
-    if args.json:
-        spans += rest
-    else:
-        printer.add(rest)
+    if printer:
         print("\n\n" + printer.legend)
         spans = printer.spans
     if args.html:
@@ -207,35 +199,3 @@ def register_highlight(sub) -> None:
     add_model_args(p)
     p.add_argument("file", metavar="FILE", help="a UTF-8 text file, or - to read stdin")
     add_output_args(p)
-
-
-def cmd_chat(args: argparse.Namespace) -> int:
-    from ..chat import CHAT_SAMPLING, Conversation, repl
-    from ..config import SampleConfig
-
-    sampling = dataclasses.replace(CHAT_SAMPLING, **overrides(args, SampleConfig))  # refused before the model loads
-    conversation = Conversation(load_poet(args), sampling)
-    return repl(conversation, args.sentences, args.min_quote, color=use_color(args))
-
-
-def register_chat(sub) -> None:
-    from ..chat import CHAT_SAMPLING, SENTENCES
-
-    p = add_command(
-        sub,
-        "chat",
-        cmd_chat,
-        help="talk with a model: it answers with a few sentences continuing your words",
-        description="A dialog: you type, the model answers with up to --sentences sentences continuing from your "
-        "words, quotes from its books highlighted. Its state carries over between turns. Commands: bye (or Ctrl-D), "
-        "reset, temperature=0.7, sentences=3, help. Reads a script from a pipe as well.",
-        epilog="examples:\n  poet chat\n  poet chat --project austen --temperature 0.5 --sentences 2\n"
-        "  printf 'Who is she?\\nreset\\nbye\\n' | poet chat --seed 1",
-    )
-    add_model_args(p, weights=True)
-    p.add_argument(
-        "--sentences", type=int, default=SENTENCES, help=f"sentences per answer at most (default: {SENTENCES})"
-    )
-    add_dataclass_args(p.add_argument_group("sampling"), CHAT_SAMPLING, skip=("length", "num"))
-    p.add_argument("--min-quote", type=int, default=None, metavar="N", help=MIN_QUOTE_HELP)
-    p.add_argument("--no-color", action="store_true", help="mark quotes «like this»[1] instead of colouring them")

@@ -1,6 +1,6 @@
-"""Generation: `Sampler` (a model and its vocabulary, ready to generate), `stream` and `generate`; a
-`Generation` is one in progress. The options (temperature, top-k, top-p, min-p, length, seed, num) are
-`config.SampleConfig`'s fields.
+"""Generation: `Sampler` (a model and its vocabulary, ready to generate) and `generate`; a `Generation` is
+one in progress. The options (temperature, top-k, top-p, min-p, length, seed, num) arrive as one
+`config.SampleConfig`, built and checked where they entered.
 
 How a text is made. The prompt runs once through `CharRNN.forward` (oneDNN/cuDNN, all characters in one call);
 that leaves the recurrent state and the logits of the next character (a `Context`, context.py). From there one
@@ -19,8 +19,6 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Iterator
-from typing import Any
-
 import torch
 
 from ..config import SampleConfig
@@ -30,7 +28,7 @@ from .context import Context, device_of, encode, full_precision, prime
 from .decoders import Decoder, GruDecoder, GruWeights, LstmDecoder, LstmWeights, ReferenceDecoder
 from .pick import Noise, filters
 
-__all__ = ["CHUNK", "Context", "Generation", "Sampler", "encode", "generate", "prime", "stream"]
+__all__ = ["CHUNK", "Context", "Generation", "Sampler", "encode", "generate", "prime"]
 
 CHUNK = 64  # steps per call of the decode loop when streaming
 
@@ -55,24 +53,24 @@ class Sampler:
 
     def stream(
         self,
-        prompt: str = "",
-        length: int | None = SampleConfig.length,
+        prompt: str,
+        sampling: SampleConfig,
         *,
         state: Context | State | None = None,
         skip_unknown: bool = False,
         chunk: int = CHUNK,
-        **options: Any,
     ) -> Generation:
-        """A `Generation` continuing prompt (read on top of `state` when given). options: the other fields of
-        `SampleConfig`: temperature, top_k, top_p, min_p, seed, num."""
-        config = SampleConfig(length=length, **options)
-        context = self.prime(prompt, state, skip_unknown).expand(config.num)
+        """A `Generation` continuing prompt (read on top of `state` when given), as `sampling` says."""
+        context = self.prime(prompt, state, skip_unknown).expand(sampling.num)
         with full_precision(self.device):
-            decoder = self.decoder(context, float(config.temperature))
-        return Generation(decoder, self.vocab, config, self.device, chunk)
+            decoder = self.decoder(context, float(sampling.temperature))
+        return Generation(decoder, self.vocab, sampling, self.device, chunk)
 
-    def generate(self, prompt: str = "", length: int = SampleConfig.length, **options: Any) -> list[str]:
-        return self.stream(prompt, length, **options).read_all()
+    def generate(
+        self, prompt: str, sampling: SampleConfig, *, state: Context | State | None = None, skip_unknown: bool = False
+    ) -> list[str]:
+        """num continuations of prompt (the prompt itself not included), sampling.length characters each."""
+        return self.stream(prompt, sampling, state=state, skip_unknown=skip_unknown).read_all()
 
     def encode(self, text: str, skip_unknown: bool = False) -> list[int]:
         return encode(self.vocab, text, skip_unknown)
@@ -155,18 +153,6 @@ class Generation:
             return self.decoder.context()
 
 
-def stream(
-    model: CharRNN, vocab: str, prompt: str, length: int | None, fast: bool = True, **options: Any
-) -> Generation:
-    """Generation as it happens: iterate for chunks, one string per sample (see `Generation`). Options as for
-    `Sampler.stream`: temperature, top_k, top_p, min_p, num, seed, state, skip_unknown, chunk."""
-    return Sampler(model, vocab, fast).stream(prompt, length, **options)
-
-
-def generate(model: CharRNN, vocab: str, prompt: str, length: int, fast: bool = True, **options: Any) -> list[str]:
-    """num continuations of prompt, length characters each (the prompt itself not included).
-
-    temperature 0 picks the most likely character every time; top_k / top_p / min_p restrict the choice;
-    seed makes it reproducible (sample i uses seed + i); state continues from a `Context`.
-    """
-    return stream(model, vocab, prompt, length, fast, **options).read_all()
+def generate(model: CharRNN, vocab: str, prompt: str, sampling: SampleConfig, fast: bool = True) -> list[str]:
+    """num continuations of prompt by a model that is not (yet) a Poet, as the training samples are made."""
+    return Sampler(model, vocab, fast).generate(prompt, sampling)

@@ -10,7 +10,6 @@ import http.client
 import json
 import os
 import re
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urljoin, urlsplit
 from urllib.request import Request, urlopen
 
-from ..errors import PoetError
+from ..errors import PoetError, say
 from ..paths import atomic_write, cache_root
 from .clean import book_problem, clean
 
@@ -140,10 +139,6 @@ def get(mirror: Mirror, rel: str, limit: int = MAX_BOOK_BYTES) -> bytes | None:
         f"could not download {url} ({problem}; {attempt + 1} tries): "
         "check your connection, or use another mirror with --mirror URL or a local directory"
     )
-
-
-def say(message: str) -> None:
-    print(f"poet: {message}", file=sys.stderr, flush=True)
 
 
 def too_big(where: str, size: int, limit: int) -> str:

@@ -5,9 +5,8 @@ generates) and answers."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -20,11 +19,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
-from ..attribution import Span
-from ..disk import config_json, history as history_jsonl
-from ..errors import PoetError
-from ..generate import Generation
+from ..attribution import Rule, Span
+from ..config import SampleConfig
+from ..disk import config_json
+from ..disk import history as history_jsonl
 from ..disk.models import list_models, model_row
+from ..errors import PoetError
 from ..render import HTML_BACKGROUNDS, highlight_data
 from .runtime import LOOPBACK_HOSTS, NOT_FRAMED, Guard, Loaded, Models, Workers
 from .schemas import ChatRequest, GenerateRequest, HighlightRequest, ModelRef, ResetRequest, sampling
@@ -144,16 +144,13 @@ def create_app(
         """history.jsonl: one row per snapshot (time, step, train/validation loss, val_bpc, chars_per_sec...)."""
         return {"history": history_jsonl.read(models.find(project, model)[1])}
 
-    def start(req: GenerateRequest) -> tuple[Loaded, Generation]:
-        _, loaded = models.get(req)
-        return loaded, loaded.poet.stream_samples(req.prompt, **sampling(req), skip_unknown=req.skip_unknown)
-
     @app.post("/api/generate")
     async def generate(req: GenerateRequest, request: Request) -> dict:
         """Generate all at once: the text, its seed, its quotes."""
 
         def work(stop: threading.Event) -> dict | None:
-            loaded, s = start(req)
+            _, loaded = models.get(req)
+            s = loaded.poet.stream(req.prompt, sampling(req), skip_unknown=req.skip_unknown)
             for _ in s:
                 if stop.is_set():
                     return None
@@ -167,25 +164,30 @@ def create_app(
     async def stream(req: GenerateRequest) -> StreamingResponse:
         """Generate as server-sent events: `start` {seed, warning}, `text` {text} per chunk, `spans` {spans,
         summary} as quotes become final, then `done` {text}, or `error` {error}."""
-        loaded, s = await asyncio.get_running_loop().run_in_executor(workers.pool, start, req)  # bad input: a 4xx
-        live = loaded.poet.live(req.min_quote, req.phrases) if req.highlight and not loaded.no_quotes else None
+
+        def start() -> tuple[Loaded, SampleConfig, Rule | None, Iterator[tuple[str, list[Span]]]]:
+            _, loaded = models.get(req)
+            config, quoting = sampling(req), req.highlight and not loaded.no_quotes
+            pairs = loaded.poet.stream_highlighted(req.prompt, config, req.min_quote, req.phrases,
+                                                   skip_unknown=req.skip_unknown, quotes=quoting)  # fmt: skip
+            return loaded, config, loaded.poet.index().rule(req.min_quote) if quoting else None, pairs
+
+        loaded, config, rule, pairs = await asyncio.get_running_loop().run_in_executor(workers.pool, start)  # bad input: 4xx
         everything: list[Span] = []
 
-        def spans(new: list[Span]) -> dict:
-            everything.extend(new)
-            return highlight_data(new, live.rule, everything)
-
         def work(emit: Callable[[str, dict], None], stop: threading.Event) -> None:
-            emit("start", {"seed": s.seed, "warning": loaded.no_quotes if req.highlight else None})
-            for chunk in s:
+            emit("start", {"seed": config.seed, "warning": loaded.no_quotes if req.highlight else None})
+            text = []
+            for chunk, new in pairs:
                 if stop.is_set():
                     return
-                emit("text", {"text": chunk[0]})
-                if live and (new := live.feed(chunk[0])):
-                    emit("spans", spans(new))
-            if live:
-                emit("spans", spans(live.finish()))
-            emit("done", {"text": s.texts[0]})
+                if chunk:
+                    text.append(chunk)
+                    emit("text", {"text": chunk})
+                if rule and (new or not chunk):  # the last pair ("", the rest) always: its summary is the text's
+                    everything.extend(new)
+                    emit("spans", highlight_data(new, rule, everything))
+            emit("done", {"text": "".join(text)})
 
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return StreamingResponse(workers.relay(work), media_type="text/event-stream", headers=headers)
@@ -198,10 +200,10 @@ def create_app(
         def work(stop: threading.Event) -> dict:
             key, loaded = models.get(req)
             session, chat = models.chat(req.session, key, loaded.poet)
-            seed = secrets.randbelow(2**31) if req.seed is None else req.seed
+            config = sampling(req)
             with chat.lock:
-                answer = chat.conversation.turn(req.text, req.sentences, **{**sampling(req), "seed": seed}, stop=stop)
-            return {"session": session, "seed": seed, "answer": answer, **quotes(loaded, answer, req)}
+                answer = chat.conversation.turn(req.text, req.sentences, config, stop=stop)
+            return {"session": session, "seed": config.seed, "answer": answer, **quotes(loaded, answer, req)}
 
         return await workers.answer(request, work)
 

@@ -4,6 +4,7 @@ page builds its sampling controls; so a new sampling option reaches the API and 
 
 from __future__ import annotations
 
+import secrets
 import typing
 from dataclasses import fields
 from typing import Any
@@ -24,7 +25,7 @@ WEB: dict[str, dict[str, Any]] = {
     "temperature": {"le": 5},
     "top_k": {"default": 0, "ge": 0, "description": "pick among the k likeliest characters; 0 = all"},
     "top_p": {"default": 1.0},
-    "seed": {"ge": 0, "lt": 2**31, "description": "default: a random one, returned"},
+    "seed": {"ge": 0, "le": 2**31 - 1, "description": "default: a random one, returned"},
 }
 
 
@@ -56,12 +57,15 @@ def with_sampling(cls: type[BaseModel], defaults: SampleConfig, skip: tuple[str,
     return create_model(cls.__name__, __base__=cls, __doc__=cls.__doc__, **added)
 
 
-def sampling(req: BaseModel) -> dict[str, Any]:
-    """A request's sampling options as SampleConfig takes them (the web's top_k 0, all characters, is None)."""
+def sampling(req: BaseModel) -> SampleConfig:
+    """A request's sampling options as the one SampleConfig handed down: the web's top_k 0 (all characters) is
+    None, and a request without a seed gets a random one here, so that its answer can say which."""
     options = {name: getattr(req, name) for name in type(req).model_fields if name in SampleConfig.__dataclass_fields__}
     if options.get("top_k") == 0:
         options["top_k"] = None
-    return options
+    if options.get("seed") is None:
+        options["seed"] = secrets.randbelow(2**31)
+    return SampleConfig(**options)
 
 
 class GenerateRequest(ModelRef):

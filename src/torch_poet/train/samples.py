@@ -6,13 +6,13 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from ..config import DEFAULT_PROMPT
+from ..config import DEFAULT_PROMPT, SampleConfig
 from ..library import readability
 from ..paths import atomic_write
 from .hooks import Hook, Run, Stats, TensorBoard
 
 if TYPE_CHECKING:
-    from ..attribution import Index
+    from ..attribution import Index, Span
 
 MEASURE_TEMPERATURE = 0.8  # the sample measured at each snapshot: generate's default temperature
 
@@ -38,14 +38,19 @@ class Samples(Hook):
             self.index = Index.cached(run.dir / "index", run.library.texts, run.log)
         return self.index
 
-    def generate(self, run: Run, temperature: float) -> str:
-        """sample_length characters from `sample_prompt`, seeded by the step: the same text for the same
-        snapshot (generation leaves the model in the mode it found it in)."""
-        from ..generate import generate
+    def sample(self, run: Run, temperature: float) -> tuple[str, list[Span]]:
+        """sample_length characters from `sample_prompt`, seeded by the step (the same text for the same
+        snapshot; generation leaves the model in the mode it found it in), with its quotes: streamed and
+        segmented by the one call every front-end uses (`attribution.segment_stream`)."""
+        from ..attribution import segment_stream
+        from ..generate import Sampler
 
         cfg, vocab = run.cfg, run.library.vocab
-        return generate(run.model, vocab, sample_prompt(vocab), cfg.sample_length, temperature=temperature,
-                        seed=cfg.seed + run.step)[0]  # fmt: skip
+        sampling = SampleConfig(cfg.sample_length, temperature=temperature, seed=cfg.seed + run.step)
+        generation = Sampler(run.model, vocab).stream(sample_prompt(vocab), sampling)
+        chunks = (part[0] for part in generation)
+        spans = [s for _, found in segment_stream(chunks, self.attribution(run).segmenter()) for s in found]
+        return generation.texts[0], spans
 
     def on_start(self, run: Run) -> None:
         self.last = run.elapsed
@@ -56,8 +61,8 @@ class Samples(Hook):
         readability. History columns: quoted, longest_quote, quotes_per_1000, readability."""
         from ..attribution import summary
 
-        text = self.generate(run, MEASURE_TEMPERATURE)
-        figures = summary(self.attribution(run).segment(text)).figures
+        text, spans = self.sample(run, MEASURE_TEMPERATURE)
+        figures = summary(spans).figures
         return {"quoted": round(figures.fraction, 4), "longest_quote": figures.longest,
                 "quotes_per_1000": round(figures.per_1000, 2),
                 "readability": round(readability(text, run.library.words), 4)}  # fmt: skip
@@ -75,8 +80,7 @@ class Samples(Hook):
         rule = index.rule()
         parts, pages = [], []
         for temp in cfg.sample_temperatures:
-            text = self.generate(run, temp)
-            spans = index.segment(text)
+            text, spans = self.sample(run, temp)
             head = f"temperature {temp} · readability {readability(text, run.library.words):.0%}"
             parts.append(f"--- {head} ---\n{text}\n")
             if self.tensorboard is not None:
