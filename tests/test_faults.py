@@ -5,6 +5,7 @@ Each gives a one-line error (or a 4xx JSON error), caches nothing implausible, a
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -471,6 +472,72 @@ def test_a_file_that_does_not_look_like_text_is_warned_about(data, words, tmp_pa
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # plain UTF-8 text: not a word
         read_file(path)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--num", "100000"), "--num must be a whole number from 1 to 1000, not 100000"),
+        (("--length", str(10**8)), "--length must be a whole number from 0 to 10000000"),
+        (("--num", "1000", "--length", "100000"), "--num x --length must be at most 10,000,000 characters in all"),
+    ],
+)
+def test_generation_that_would_not_fit_in_memory_is_refused(args, words, env):
+    one_line_error(run("generate", "--project", "none", "--model", "none", *args, env=env), *words.split(" in all"))
+
+
+def test_a_five_megabyte_line_in_a_dialog_is_read_in_bounded_memory(serve_home, env):
+    """The prompt runs through the model in pieces, the state carried: memory follows the piece, not the line."""
+    line = ("It is a truth universally acknowledged. " * 131_072)[: 5 << 20]
+    script = ("import resource, runpy, sys; sys.argv = ['poet', 'chat', '--project', 'test', '--model', 'tiny', "
+              "'--seed', '1']; code = 0\ntry: runpy.run_module('torch_poet', run_name='__main__')\n"
+              "except SystemExit as e: code = e.code\n"
+              "print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(code)")
+    r = subprocess.run([sys.executable, "-c", script], input=line + "\nbye\n", capture_output=True, text=True,
+                       timeout=300, env={**env, "POET_HOME": str(serve_home)})  # fmt: skip
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert r.stdout.strip()  # it answered
+    peak_mb = int(re.search(r"peak (\d+)", r.stderr).group(1)) / 1024
+    assert peak_mb < 1024, f"peak {peak_mb:.0f} MB"
+
+
+def test_closed_or_full_standard_streams_are_one_line(serve_home, env, tmp_path):
+    env = {**env, "POET_HOME": str(serve_home)}
+    model = ("--project", "test", "--model", "tiny")
+    for command in (["highlight", *model, "-"], ["chat", *model]):
+        r = subprocess.run([sys.executable, "-m", "torch_poet", *command], stdin=subprocess.DEVNULL, env=env,
+                           capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.close(0))  # fmt: skip
+        one_line_error(r, "standard input is closed")
+    r = subprocess.run([sys.executable, "-m", "torch_poet", "generate", *model, "--length", "50"], env=env,
+                       capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.close(1))  # fmt: skip
+    one_line_error(r, "standard output is closed")
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "torch_poet", "generate", *model, "--length", "50"], env=env,
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("poet: error: cannot write the output (No space left")
+    (tmp_path / "a-file").write_text("")
+    for variable, command in (("POET_HOME", ["models"]), ("POET_CACHE", ["search", "--author", "austen"])):
+        r = run(*command, env={**env, variable: str(tmp_path / "a-file")})
+        one_line_error(r, f"${variable}", "is a file, not a folder")
+
+
+def test_a_utf16_text_with_a_byte_order_mark_is_read_as_such_everywhere(serve_home, env, tmp_path):
+    """Training reads it as the text it is (no warning, no NUL or 0xFF in the vocabulary), and `poet highlight`
+    finds the same quote in it as in the UTF-8 file."""
+    text = "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be\n"
+    (tmp_path / "utf-8.txt").write_text(text, encoding="utf-8")
+    for encoding, bom in (("utf-16", b""), ("utf-16-be", codecs.BOM_UTF16_BE), ("utf-32", b"")):
+        path = tmp_path / f"{encoding}.txt"
+        path.write_bytes(bom + text.encode(encoding))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "does not look like a text file"
+            assert read_file(path).text == read_file(tmp_path / "utf-8.txt").text
+        r = run("highlight", "--project", "test", "--model", "tiny", "--json", str(path),
+                env={**env, "POET_HOME": str(serve_home)})  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        spans = json.loads(r.stdout)["spans"]
+        assert "".join(s["text"] for s in spans) == text and any(s["sources"] for s in spans)
 
 
 # --- crash leftovers -----------------------------------------------------------------------------------------------

@@ -182,6 +182,7 @@ LN2 = math.log(2)  # nats per bit: bits per character = loss / LN2
 
 GREEDY_BELOW = 1e-4  # a lower temperature samples as greedy: logits / T would overflow float32 (all inf, all one char)
 GREEDY_TOP_P = 1e-6  # a lower top-p keeps only the likeliest character: greedy (in float32 such a p rounds to 0)
+MAX_CHARS = 10_000_000  # characters of one request in all (num x length): memory follows them
 
 
 @dataclass
@@ -190,7 +191,7 @@ class SampleConfig:
     app, declared once, built once where they enter and handed down as this object. The filters (top-k, top-p,
     min-p) each keep a set of characters; a character is picked among those all of them keep."""
 
-    length: int | None = opt(700, "characters to generate", unset="endless, read in chunks", ge=0)
+    length: int | None = opt(700, "characters to generate", unset="endless, read in chunks", ge=0, le=MAX_CHARS)
     temperature: float = opt(0.8, "how adventurous the text is; 0 = greedy (always the likeliest character)", ge=0)
     top_k: int | None = opt(None, "pick among the k likeliest characters only", unset="off", ge=1)
     top_p: float | None = opt(
@@ -200,10 +201,13 @@ class SampleConfig:
         None, "pick among the characters at least min-p times as likely as the likeliest", unset="off", ge=0, le=1
     )
     seed: int | None = opt(None, "random seed: the same seed gives the same text", unset="random", ge=0, le=2**63 - 1)
-    num: int = opt(1, "samples generated together (sample i uses seed + i)", ge=1)
+    num: int = opt(1, "samples generated together (sample i uses seed + i)", ge=1, le=1000)
 
     def __post_init__(self) -> None:
         check(self)
+        if self.length is not None and self.num * self.length > MAX_CHARS:
+            raise PoetError(f"--num x --length must be at most {MAX_CHARS:,} characters in all, not "
+                            f"{self.num * self.length:,}: ask for fewer or shorter samples")  # fmt: skip
         if self.temperature < GREEDY_BELOW:
             self.temperature = 0.0
         if self.top_p is not None and self.top_p < GREEDY_TOP_P:

@@ -104,7 +104,7 @@ def readability(text: str, words: Set[str]) -> float:
 def read_file(path: Path) -> Text:
     """A user's own text file, decoded like a Gutenberg book, stripped of boilerplate when it has any."""
     from .gutenberg import clean
-    from .gutenberg.clean import text_problem
+    from .gutenberg.clean import marked_encoding, text_problem
 
     try:
         data = path.read_bytes()
@@ -113,7 +113,7 @@ def read_file(path: Path) -> Text:
     problem = text_problem(data)
     if problem is None:
         try:
-            data.decode("utf-8")
+            data.decode(marked_encoding(data) or "utf-8")
         except UnicodeDecodeError as e:
             problem = f"not UTF-8 (byte {e.start:,} is {data[e.start]:#04x}; read as a legacy 8-bit encoding)"
     if problem:

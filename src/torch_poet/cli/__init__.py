@@ -4,12 +4,13 @@ holds a few commands (`register_*` adds one to the parser, `cmd_*` runs it)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import warnings
 
 from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
-from ..errors import PoetError
+from ..errors import PoetError, say
 from .args import add_command
 from .library import register_download, register_search, register_show
 from .dialog import register_chat
@@ -83,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = show_warning
     speaks = os.environ.get("RANK", "0") == "0"  # under torchrun, rank 0 speaks for all
     try:
-        return args.func(args) or 0
+        if sys.stdout is None:
+            raise PoetError("standard output is closed: send it somewhere, e.g. > out.txt (or > /dev/null)")
+        code = args.func(args) or 0
+        sys.stdout.flush()  # a full disk shows here, while there is still time to say so
+        return code
     except PoetError as e:
         if "POET_LAUNCHED" in os.environ:  # a worker of `poet train --nproc`: its launcher says it, once
             from ..train.workers import hand_over
@@ -91,13 +96,25 @@ def main(argv: list[str] | None = None) -> int:
             if hand_over(str(e)):
                 return 2
         if speaks:
-            print(f"poet: error: {e}", file=sys.stderr)
+            say(f"error: {e}")
         return 2
     except KeyboardInterrupt:
         if speaks:
-            print("poet: interrupted", file=sys.stderr)
+            say("interrupted")
         return 130
-    except BrokenPipeError:
-        # `poet show 1342 | head` closes the pipe early; that is not an error.
-        sys.stderr.close()
+    except BrokenPipeError:  # `poet show 1342 | head` closes the pipe early; that is not an error
+        discard_output()
         return 0
+    except OSError as e:  # files are written by atomic_write, which says what fails: this is the output
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            raise
+        discard_output()
+        say(f"error: cannot write the output ({e.strerror}): free some space where it goes, or send it elsewhere")
+        return 1
+
+
+def discard_output() -> None:
+    """What is left for standard output goes to /dev/null: the interpreter's last flush has nowhere to fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -172,6 +172,8 @@ def _read(stdin: TextIO, stdout: TextIO, interactive: bool) -> str | None:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     sampling = dataclasses.replace(CHAT_SAMPLING, **overrides(args, SampleConfig))  # refused before the model loads
+    if sys.stdin is None:
+        raise PoetError("standard input is closed: run it in a terminal, or pipe a script in")
     return repl(load_poet(args), sampling, args.sentences, args.min_quote, color=use_color(args))
 
 

@@ -153,10 +153,13 @@ def register_generate(sub) -> None:
 def cmd_highlight(args: argparse.Namespace) -> int:
     """Reads the text in chunks: on a terminal or a pipe, memory follows the chunk, not the file."""
     from ..attribution import segment_stream
+    from ..gutenberg.clean import text_reader
     from ..render import Highlighted, html_page
 
     if args.min_quote is not None and args.min_quote < 1:
         raise PoetError("--min-quote must be >= 1")
+    if args.file == "-" and sys.stdin is None:
+        raise PoetError("standard input is closed: pipe a text in, or name a FILE")
     poet = load_poet(args, weights=False)
     index = poet.index(log=say)
     rule = index.rule(args.min_quote)
@@ -164,7 +167,7 @@ def cmd_highlight(args: argparse.Namespace) -> int:
     printer = LivePrinter(use_color(args), rule, keep=whole) if not args.json else None
     spans = []
     try:
-        with sys.stdin if args.file == "-" else open(args.file, encoding="utf-8") as f:
+        with text_reader(sys.stdin.buffer if args.file == "-" else open(args.file, "rb")) as f:
             chunks = iter(lambda: f.read(1 << 20), "")
             for chunk, found in segment_stream(chunks, index.segmenter(args.min_quote, args.phrases)):
                 if printer:
@@ -174,7 +177,8 @@ def cmd_highlight(args: argparse.Namespace) -> int:
     except OSError as e:
         raise PoetError(f"cannot read {args.file}: {e.strerror}") from None
     except UnicodeDecodeError:
-        raise PoetError(f"{args.file} is not UTF-8 text: convert it (iconv -t UTF-8) or pick a text file") from None
+        raise PoetError(f"{args.file} is not UTF-8 text (nor UTF-16 or UTF-32 with a byte-order mark): convert it "
+                        "(iconv -t UTF-8) or pick a text file") from None
     if printer:
         print("\n\n" + printer.legend)
         spans = printer.spans

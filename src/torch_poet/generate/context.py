@@ -13,6 +13,8 @@ from torch import Tensor
 from ..errors import PoetError
 from ..model import CharRNN, State
 
+PIECE = 1 << 12  # prompt characters run through the model at a time: memory follows this, not the prompt
+
 
 def encode(vocab: str, text: str, skip_unknown: bool = False) -> list[int]:
     """Token ids of text; characters outside the vocabulary are an error, or dropped with a warning."""
@@ -66,7 +68,8 @@ def full_precision(device: torch.device):
 
 @torch.no_grad()
 def prime(model: CharRNN, ids: Sequence[int], context: Context | State | None = None) -> Context:
-    """Run the prompt once through the model (all characters in one forward) from context or a zero state."""
+    """Run the prompt once through the model from context or a zero state: all its characters in one forward,
+    or a long prompt (a pasted book) in pieces of PIECE characters, the state carried from piece to piece."""
     if isinstance(context, list):  # a bare model state: the prompt supplies the logits
         context = Context(context, None)  # type: ignore[arg-type]
     if not ids:
@@ -76,12 +79,14 @@ def prime(model: CharRNN, ids: Sequence[int], context: Context | State | None = 
     batch = context.logits.size(0) if context is not None and context.logits is not None else 1
     if context is not None and context.logits is None:
         batch = context.state[0][0].size(0)
-    idx = torch.tensor([list(ids)], dtype=torch.long, device=device_of(model)).expand(batch, -1)
+    device, state = device_of(model), context.state if context is not None else None
     was_training = model.training
     model.eval()  # no dropout while generating, even from a model in the middle of training
     try:
-        with full_precision(idx.device):
-            logits, state = model(idx, context.state if context is not None else None)
+        with full_precision(device):
+            for at in range(0, len(ids), PIECE):
+                idx = torch.tensor([list(ids[at : at + PIECE])], dtype=torch.long, device=device).expand(batch, -1)
+                logits, state = model(idx, state)
     finally:
         model.train(was_training)
     return Context([tuple(t.float().contiguous() for t in s) for s in state], logits[:, -1].float().contiguous())

@@ -7,8 +7,10 @@ shared/gutenberg/README.md). A model trained on the boilerplate would learn to r
 from __future__ import annotations
 
 import codecs
+import io
 import re
 import warnings
+from typing import BinaryIO, TextIO
 
 from ..errors import PoetError
 
@@ -33,16 +35,32 @@ HTML = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype html|h
 CONTROL = bytes(c for c in range(32) if c not in b"\t\n\r\f\x1b")  # bytes that plain text hardly ever holds
 MIN_PLAIN_BOOK = 1_000  # bytes: a file without Gutenberg markers must at least look like a text of some length
 DECLARED_CHARSET = re.compile(rb"^Character set encoding:[ \t]*([\w.:-]+)", re.I | re.M)
+# byte-order marks and what they name; UTF-32's first: its little-endian mark begins like UTF-16's
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"), (codecs.BOM_UTF8, "utf-8-sig"))  # fmt: skip
+
+
+def marked_encoding(data: bytes) -> str | None:
+    """The encoding a byte-order mark at the start of `data` names, if any."""
+    return next((encoding for bom, encoding in BOMS if data.startswith(bom)), None)
+
+
+def text_reader(raw: BinaryIO) -> TextIO:
+    """A text reader of a file or stream read in pieces, decoded as `decode` would: the UTF-16 or UTF-32 that its
+    byte-order mark names, else UTF-8; line ends become LF."""
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    return io.TextIOWrapper(buffered, encoding=marked_encoding(buffered.peek(4)[:4]) or "utf-8-sig")
 
 
 def decode(data: bytes) -> str:
-    """Bytes → str with LF line ends: UTF-8 (BOM dropped), else the charset the header declares, else cp1252/Latin-1.
+    """Bytes → str with LF line ends: the UTF-16 or UTF-32 a byte-order mark names, else UTF-8 (BOM dropped),
+    else the charset the header declares, else cp1252/Latin-1.
 
     Old files are often Latin-1, and some that declare ASCII still hold a stray Latin-1 byte, so the declaration
     is only a hint after UTF-8 fails.
     """
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(marked_encoding(data) or "utf-8-sig")
     except UnicodeDecodeError:
         text = _decode_legacy(data)
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -62,6 +80,12 @@ def _decode_legacy(data: bytes) -> str:
 
 def text_problem(data: bytes) -> str | None:
     """What makes `data` not plain text (an HTML page, binary data), or None if it looks like text."""
+    encoding = marked_encoding(data)
+    if encoding in ("utf-16", "utf-32"):  # wide text: its zero bytes are characters' halves, not binary data
+        try:
+            data = codecs.getincrementaldecoder(encoding)().decode(data[: 1 << 18]).encode()
+        except UnicodeDecodeError as e:
+            return f"not {encoding.upper()} text, though it starts with its byte-order mark ({e.reason})"
     if HTML.match(data[:4096]):
         return "an HTML page"
     sample = data[:65536]
