@@ -394,6 +394,24 @@ def test_a_link_into_a_loop_inside_a_model_breaks_no_listing(serve_home, tmp_pat
     assert listed.returncode == 0 and json.loads(listed.stdout)["model"] == "tiny", listed.stderr
 
 
+def test_odd_files_in_a_model_folder_and_bugs_answer_json_not_500_text(serve_home, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    shutil.copytree(serve_home, home)
+    d = home / "projects/test/tiny"
+    (d / "samples").mkdir()
+    (d / "samples/step00000010.txt").write_text("the readable samples")
+    (d / "samples/step00000020.txt").write_bytes(b"\xff\xfe not UTF-8 \x80")
+    (d / "samples/stepXYZ.txt").write_text("not ours")
+    (d / "history.jsonl").write_bytes(b'{"step": 5, "val_loss": 1.0}\n\xff\x80 cut\n[1, 2]\n')
+    with TestClient(create_app(root=home), base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
+        one = c.get("/api/models/test/tiny")
+        assert one.status_code == 200 and one.json()["samples"] == {"step": 10, "text": "the readable samples"}
+        assert [r["step"] for r in c.get("/api/models/test/tiny/history").json()["history"]] == [5]
+        monkeypatch.setattr("torch_poet.serve.routes.list_models", lambda root: 1 / 0)  # a bug
+        crashed = c.get("/api/models")
+        assert crashed.status_code == 500 and crashed.json() == {"error": "internal error (ZeroDivisionError): please report it"}
+
+
 # --- settings, names, sampling, input files ------------------------------------------------------------------------
 
 

@@ -155,3 +155,56 @@ def test_no_snapshot_content_makes_loading_fail_other_than_by_poet_error(serve_h
         save_file(tensors, str(d / f"{which}.safetensors"), metadata=dict(header))  # the next example starts whole
 
     check()
+
+
+# --- the command line ----------------------------------------------------------------------------------------------
+
+
+def numeric_flags() -> list[tuple[str, str, type]]:
+    """(command, flag, int or float) of every numeric option of every command, read from the parser itself."""
+    import argparse
+
+    from torch_poet.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    found = []
+    for command, parser in sub.choices.items():
+        for action in parser._actions:
+            kind = {"int": int, "float": float}.get(getattr(action.type, "__name__", ""))
+            if action.option_strings and kind:
+                found.append((command, action.option_strings[0], kind))
+    return found
+
+
+FLAGS = numeric_flags()
+WILD_INTS = st.integers(max_value=0) | st.integers(min_value=2**31, max_value=2**70)
+WILD_FLOATS = st.sampled_from(["nan", "inf", "-inf", "1e999"]) | st.floats(max_value=-1e-9, allow_nan=False).map(repr)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_out_of_range_numbers_on_any_command_are_one_line(data, tmp_path, monkeypatch):
+    """Seeds, lengths, counts, temperatures, ports...: a number out of range is one `poet: error` line and exit 1 or
+    2, never a traceback (a value in range ends at the missing model or library, one line too)."""
+    import contextlib
+    import io
+
+    from torch_poet.cli import main
+
+    command, flag, kind = data.draw(st.sampled_from(FLAGS), label="flag")
+    value = data.draw(WILD_INTS.map(str) if kind is int else WILD_FLOATS | WILD_INTS.map(str), label="value")
+    if flag == "--port" and 0 <= int(float(value)) <= 65535:
+        value = "-1"  # a port in range would serve
+    for name, where in (("POET_HOME", "home"), ("POET_CACHE", "cache"), ("POET_GUTENBERG_URL", "no-mirror")):
+        monkeypatch.setenv(name, str(tmp_path / where))
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # main sets its own; put it back after
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main([command, flag, value])
+        except SystemExit as e:
+            code = e.code
+    lines = err.getvalue().splitlines()
+    assert code in (1, 2), (command, flag, value, lines)
+    assert "Traceback" not in err.getvalue()
+    assert len([line for line in lines if line.startswith("poet: error")]) == 1, lines

@@ -13,14 +13,14 @@ import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
-from .config import DEFAULT_PROMPT, SampleConfig
-from .errors import PoetError
+from .config import DEFAULT_PROMPT, SampleConfig, checked
 
 if TYPE_CHECKING:  # torch is loaded with the model, not with the `poet` command's parser
     from .generate import Context, Generation
 
 CHAT_SAMPLING = SampleConfig(temperature=0.7)  # answers a little more cautious than generate's texts
 SENTENCES = 3  # an answer's length: at most this many sentences
+MAX_SENTENCES = 20  # ... which a user may raise to this
 MAX_CHARS = 1000  # ... and at most this many characters
 SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]_]*$")
 # words whose full stop does not end a sentence
@@ -31,9 +31,7 @@ ABBREVIATIONS = frozenset(
 
 
 def check_sentences(sentences: int) -> int:
-    if isinstance(sentences, bool) or not isinstance(sentences, int) or sentences < 1:
-        raise PoetError(f"sentences must be a whole number >= 1, not {sentences!r}")
-    return sentences
+    return checked(sentences, int, "sentences", ge=1, le=MAX_SENTENCES)
 
 
 class Streams(Protocol):

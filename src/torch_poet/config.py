@@ -102,6 +102,15 @@ def allowed(kind: Kind, meta: Mapping[str, Any]) -> str:
     return " ".join(filter(None, ("" if kind.many else "a", noun, span)))
 
 
+def checked(value: Any, kind: type, name: str, **bounds: float) -> Any:
+    """`value` if it is a `kind` within `bounds`, else a PoetError saying what `name` takes: the configs' own rule
+    and words, for the few settings outside them (a port, a quote length, the sentences of an answer)."""
+    meta = {"words": None, "choices": (), "pattern": None, "bounds": bounds}
+    if not fits(value, kind, meta):
+        raise PoetError(f"{name} must be {allowed(Kind(kind), meta)}, not {value!r}")
+    return value
+
+
 def from_dict(cls: type, data: Any, where: str) -> Any:
     """`cls(**data)` for a section of config.json, with a one-line error for anything that does not fit."""
     if not isinstance(data, dict):
@@ -176,6 +185,7 @@ DEFAULT_PROJECT = "women_writers"  # the project a command works on without --pr
 DEFAULT_MODEL = "default"  # the model within a project without --model
 DEFAULT_PROMPT = ". "  # what generation continues without a prompt
 LN2 = math.log(2)  # nats per bit: bits per character = loss / LN2
+MIN_QUOTE = {"ge": 1, "le": 1000}  # the bounds of a quote length a user sets (--min-quote, min_quote)
 
 
 # --- sampling -----------------------------------------------------------------------------------------------------

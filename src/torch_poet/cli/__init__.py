@@ -11,7 +11,7 @@ import warnings
 
 from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
 from ..errors import PoetError, say
-from .args import add_command
+from .args import Parser, add_command, number
 from .library import register_download, register_search, register_show
 from .dialog import register_chat
 from .text import register_generate, register_highlight
@@ -26,7 +26,7 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="poet",
         description="Train character-level LSTMs on Project Gutenberg books, generate text, "
         "and see which passages were copied verbatim from which book.",
@@ -66,7 +66,8 @@ def register_serve(sub) -> None:
                    "first)")  # fmt: skip
     p.add_argument("--model", default=None, help=f"model name within --project (default: {DEFAULT_MODEL})")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
+    p.add_argument("--port", type=number(int, "--port", ge=0, le=65535), default=8000,
+                   help="port to listen on; 0 picks a free one (default: 8000)")
 
 
 # Each entry adds one subcommand (with `add_command`); kept in the order `poet --help` lists them.

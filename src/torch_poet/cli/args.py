@@ -5,10 +5,35 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
 
-from ..config import DEFAULT_MODEL, DEFAULT_PROJECT, kinds
+from ..config import DEFAULT_MODEL, DEFAULT_PROJECT, MIN_QUOTE, checked, kinds
 from ..errors import PoetError, say
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors are one line as every other error of the command is."""
+
+    def error(self, message: str) -> NoReturn:
+        message = re.sub(r"^argument (\S+): (?=\1 )", "", message)  # "--port must be ..." says the flag itself
+        say(f"error: {message} (see `{self.prog} --help`)")
+        sys.exit(2)
+
+
+def number(kind: type, flag: str, **bounds: float) -> Callable[[str], Any]:
+    """An argparse type for a number outside the configs, checked by their rule (`config.checked`)."""
+
+    def parse(text: str) -> Any:
+        try:
+            return checked(kind(text), kind, flag, **bounds)
+        except (ValueError, PoetError) as e:
+            raise argparse.ArgumentTypeError(str(e) if isinstance(e, PoetError) else f"not a number: {text!r}") from None
+
+    parse.__name__ = kind.__name__  # what argparse and its readers call the type
+    return parse
 
 
 def add_command(sub, name: str, func, **texts) -> argparse.ArgumentParser:
@@ -83,11 +108,13 @@ def add_library_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dir", action="append", default=[], dest="dirs", help="a folder of .txt files (repeatable)")
 
 
-MIN_QUOTE_HELP = "shortest verbatim match counted as a quote (default: the length unseen text reaches by chance)"
+def add_min_quote(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-quote", type=number(int, "--min-quote", **MIN_QUOTE), default=None, metavar="N",
+                   help="shortest verbatim match counted as a quote (default: the length unseen text reaches by chance)")
 
 
 def add_output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--min-quote", type=int, default=None, metavar="N", help=MIN_QUOTE_HELP)
+    add_min_quote(p)
     p.add_argument("--phrases", action="store_true", help="also show shorter matches (common phrases), faintly")
     p.add_argument("--no-color", action="store_true", help="mark quotes «like this»[1] instead of colouring them")
     p.add_argument("--html", metavar="FILE", help="also write the highlighted text as an HTML page (hover for sources)")

@@ -10,10 +10,19 @@ import re
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from ..chat import CHAT_SAMPLING, SENTENCES, Conversation, check_sentences
+from ..chat import CHAT_SAMPLING, MAX_SENTENCES, SENTENCES, Conversation, check_sentences
 from ..config import SampleConfig
 from ..errors import PoetError, say
-from .args import MIN_QUOTE_HELP, add_command, add_dataclass_args, add_model_args, load_poet, overrides, use_color
+from .args import (
+    add_command,
+    add_dataclass_args,
+    add_min_quote,
+    add_model_args,
+    load_poet,
+    number,
+    overrides,
+    use_color,
+)
 
 if TYPE_CHECKING:  # loaded with the model (torch), not with the parser
     from ..poet import Poet
@@ -190,9 +199,8 @@ def register_chat(sub) -> None:
         "  printf 'Who is she?\\nreset\\nbye\\n' | poet chat --seed 1",
     )
     add_model_args(p, weights=True)
-    p.add_argument(
-        "--sentences", type=int, default=SENTENCES, help=f"sentences per answer at most (default: {SENTENCES})"
-    )
+    p.add_argument("--sentences", type=number(int, "--sentences", ge=1, le=MAX_SENTENCES), default=SENTENCES,
+                   help=f"sentences per answer at most (default: {SENTENCES})")
     add_dataclass_args(p.add_argument_group("sampling"), CHAT_SAMPLING, skip=("length", "num"))
-    p.add_argument("--min-quote", type=int, default=None, metavar="N", help=MIN_QUOTE_HELP)
+    add_min_quote(p)
     p.add_argument("--no-color", action="store_true", help="mark quotes «like this»[1] instead of colouring them")

@@ -65,8 +65,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     temperatures = given.pop("temperature", [SampleConfig.temperature])
     given.setdefault("seed", secrets.randbelow(2**31))  # the same seed at every temperature
     configs = [SampleConfig(**given, temperature=t) for t in temperatures]  # refused before the model loads
-    if args.min_quote is not None and args.min_quote < 1:
-        raise PoetError("--min-quote must be >= 1")
     poet = load_poet(args)
     tty, color = sys.stdout.isatty(), use_color(args)
     index = rule = None
@@ -156,8 +154,6 @@ def cmd_highlight(args: argparse.Namespace) -> int:
     from ..gutenberg.clean import text_reader
     from ..render import Highlighted, html_page
 
-    if args.min_quote is not None and args.min_quote < 1:
-        raise PoetError("--min-quote must be >= 1")
     if args.file == "-" and sys.stdin is None:
         raise PoetError("standard input is closed: pipe a text in, or name a FILE")
     poet = load_poet(args, weights=False)

@@ -8,7 +8,7 @@ import sys
 import warnings
 
 from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
-from .args import add_command, add_dataclass_args, add_library_args, add_model_args, overrides
+from .args import add_command, add_dataclass_args, add_library_args, add_model_args, number, overrides
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -65,7 +65,7 @@ def register_train(sub) -> None:
     p.add_argument("--project", default=None, help="project name (default: women_writers, or library for own sources)")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name within the project (default: {DEFAULT_MODEL})")
     p.add_argument("--restart", action="store_true", help="start this model over instead of resuming")
-    p.add_argument("--nproc", type=int, default=1, help="data-parallel worker processes on this machine: one per "
+    p.add_argument("--nproc", type=number(int, "--nproc", ge=1, le=1024), default=1, help="data-parallel worker processes on this machine: one per "
                    "GPU, or a few on CPU (default: 1; for several machines run it under torchrun)")  # fmt: skip
     add_library_args(p)
     add_dataclass_args(p.add_argument_group("model"), ModelConfig, skip=("vocab_size",), sized=sized)

@@ -18,16 +18,19 @@ def path(model_dir: str | os.PathLike) -> Path:
 
 
 def read(model_dir: str | os.PathLike) -> list[dict]:
-    """The rows; a line cut by a kill is skipped."""
-    file = path(model_dir)
-    if not file.exists():
+    """The rows; a line cut by a kill, or one that is not a row at all, is skipped."""
+    try:
+        data = path(model_dir).read_bytes()
+    except OSError:  # none yet (or not a file we can read)
         return []
     rows = []
-    for line in file.read_text(encoding="utf-8").splitlines():
+    for line in data.decode("utf-8", errors="replace").splitlines():
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except ValueError:
             continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
     return rows
 
 

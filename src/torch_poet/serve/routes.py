@@ -23,6 +23,7 @@ from ..attribution import Rule, Span
 from ..config import SampleConfig
 from ..disk import config_json
 from ..disk import history as history_jsonl
+from ..disk import samples
 from ..disk.models import list_models, model_row
 from ..errors import PoetError
 from ..render import HTML_BACKGROUNDS, highlight_data
@@ -90,6 +91,11 @@ def create_app(
         detail = f" (got {got})" if e["type"] != "missing" and len(got) <= 40 else ""
         return JSONResponse({"error": f"{where}: {e['msg']}{detail}"}, 422)
 
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        """Even a bug answers the documented JSON error (and is logged with its traceback)."""
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}): please report it"}, 500)
+
     @app.exception_handler(PoetError)
     async def poet_error(request: Request, exc: PoetError) -> JSONResponse:
         return JSONResponse({"error": models.private_paths_hidden(str(exc))}, 400)
@@ -130,14 +136,10 @@ def create_app(
             config = {}  # the row says what is broken
         keep = ("key", "title", "author", "book_id", "url", "chars")
         library = [{k: t.get(k) for k in keep} for t in config.get("library", {}).get("texts", [])]
-        samples = sorted((where / "samples").glob("step*.txt"))
-        latest = None
-        if samples:
-            latest = {"step": int(samples[-1].stem[4:]), "text": samples[-1].read_text(encoding="utf-8")}
         rows = history_jsonl.read(where)
         speed = rows[-1].get("chars_per_sec") if rows else None
-        return {**public(row, models), "shape": config.get("model"), "library": library, "samples": latest,
-                "chars_per_sec": speed}  # fmt: skip
+        return {**public(row, models), "shape": config.get("model"), "library": library,
+                "samples": samples.latest(where), "chars_per_sec": speed}  # fmt: skip
 
     @app.get("/api/models/{project}/{model}/history")
     def history(project: str, model: str) -> dict:

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, create_model
 
-from ..chat import CHAT_SAMPLING, SENTENCES
-from ..config import DEFAULT_PROMPT, SampleConfig
+from ..chat import CHAT_SAMPLING, MAX_SENTENCES, SENTENCES
+from ..config import DEFAULT_PROMPT, MIN_QUOTE, SampleConfig
 
 MAX_PROMPT = 2_000  # characters of a prompt or chat turn
 MAX_LENGTH = 5_000  # characters generated per request
@@ -34,8 +34,7 @@ class ModelRef(BaseModel):
     model: str | None = Field(None, max_length=200)
     min_quote: int | None = Field(
         None,
-        ge=1,
-        le=1000,
+        **MIN_QUOTE,
         description="shortest quote; default: the length unseen text reaches by chance in the library",
     )
     phrases: bool = Field(False, description="also mark shorter matches (common phrases)")
@@ -77,7 +76,7 @@ class GenerateRequest(ModelRef):
 class ChatRequest(ModelRef):
     text: str = Field("", max_length=MAX_PROMPT, description="your turn; empty lets the model go on")
     session: str | None = Field(None, max_length=64, description="from the previous answer; none starts a conversation")
-    sentences: int = Field(SENTENCES, ge=1, le=20, description="sentences per answer at most")
+    sentences: int = Field(SENTENCES, ge=1, le=MAX_SENTENCES, description="sentences per answer at most")
 
 
 GenerateRequest = with_sampling(GenerateRequest, SampleConfig(), skip=("num",))  # type: ignore[misc]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..config import DEFAULT_PROMPT, SampleConfig
 from ..library import readability
-from ..paths import atomic_write
+from ..disk import samples as written
 from .hooks import Hook, Run, Stats, TensorBoard
 
 if TYPE_CHECKING:
@@ -87,8 +87,6 @@ class Samples(Hook):
                 self.tensorboard.text(f"sample/temperature {temp}", text, step)
             pages.append((head, spans))
             run.log(f"sample at {head}:\n{ansi(spans, sys.stderr.isatty() and not no_color(), rule)}\n")
-        base = run.dir / "samples" / f"step{step:08d}"
-        atomic_write(base.with_suffix(".txt"), "\n".join(parts).encode())
         page = html_page(pages, title=f"{run.dir.name}, step {step}", rule=rule)
-        atomic_write(base.with_suffix(".html"), page.encode())
+        written.write(run.dir, step, "\n".join(parts), page)
         self.last = run.elapsed
