@@ -21,10 +21,11 @@ from pathlib import Path
 import httpx2 as httpx
 import torch
 
-from torch_poet.config import LibrarySpec, ModelConfig, SampleConfig, TrainConfig
+from torch_poet.config import LibrarySpec, SampleConfig
 from torch_poet.library import build
 from torch_poet.poet import Poet
-from torch_poet.train import Trainer
+from torch_poet.train.loop import Trainer
+from torch_poet.train.resume import Start
 
 PROMPT = ". "
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "gutenberg"
@@ -34,7 +35,7 @@ def make_model(home: Path, book: int, mirror: str) -> Path:
     """A model directory as `poet train` leaves it before its first step (config.json and a snapshot)."""
     library = build(LibrarySpec(books=[book]), mirror, home / "cache")
     where = home / "projects" / "bench" / "m"
-    Trainer(library, where, ModelConfig(layers=2, hidden=256, embedding=64), TrainConfig(steps=1), log=lambda m: None)
+    Trainer(library, Start.resolve(where, dict(layers=2, hidden=256, embedding=64, steps=1)), log=lambda m: None).run()
     return where
 
 

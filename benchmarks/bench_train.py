@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -55,11 +55,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from torch_poet import sizing
-from torch_poet.config import WOMEN_WRITERS
+from torch_poet.config import WOMEN_WRITERS, TrainConfig
 from torch_poet.library import Library, Text, build
 from torch_poet.model import CharRNN, ModelConfig
-from torch_poet.train import TrainConfig, Trainer, train_step
+from torch_poet.train import sizing
+from torch_poet.train.loop import Trainer, train_step
+from torch_poet.train.resume import Start
+from torch_poet.train.run import standard_hooks
 from torch_poet.train.data import Batches
 from torch_poet.train.shards import cpu_shards
 
@@ -128,7 +130,7 @@ def ours_sec_per_sample(
         cfg = TrainConfig(batch_size=batch, seq_len=seq_len, steps=2, snapshot_every=1e9, precision=precision,
                           device=device, compile=compile)  # fmt: skip
         model = ModelConfig(layers=layers, hidden=hidden, embedding=64, dropout=0.0)  # the original has no dropout
-        trainer = Trainer(library, Path(d) / "m", model, cfg, log=lambda m: None)
+        trainer = Trainer(library, Start.resolve(Path(d) / "m", {**asdict(model), **asdict(cfg)}), log=lambda m: None)
         trainer.run()  # warm-up: oneDNN builds its primitives on the first steps
         trainer.cfg.steps = steps + 2
         trainer.run()
@@ -158,10 +160,11 @@ def quality(
 ):
     """`poet train --minutes M`'s recipe: the shape sized for the budget on this device, then trained."""
     with tempfile.TemporaryDirectory() as d:
-        cfg = TrainConfig(minutes=minutes, snapshot_every=every, val_fraction=val_fraction, eval_chars=eval_chars,
-                          sample_every=1e9, device=device)  # fmt: skip
-        mcfg, cfg, picked = sizing.apply(ModelConfig(), cfg, library, set())
-        trainer = Trainer(library, Path(d) / "m", mcfg, cfg, sizing=picked)
+        settings = dict(minutes=minutes, snapshot_every=every, val_fraction=val_fraction, eval_chars=eval_chars,
+                        sample_every=1e9, device=device)  # none of the sized fields: those are sized
+        start = sizing.apply(Start.resolve(Path(d) / "m", settings), library)
+        picked = start.sizing
+        trainer = Trainer(library, start, standard_hooks(start, print))
         trainer.run()
     h = trainer.history
     best = min(x["val_loss"] for x in h)
@@ -323,7 +326,8 @@ def sizing_table(library: Library, chars: list[float], shapes: int, device: str)
             cfg = TrainConfig(steps=steps, batch_size=shape.batch_size, seq_len=shape.seq_len, lr=shape.lr,
                               snapshot_every=1e9, val_fraction=0.1, eval_chars=None, sample_every=1e9, device=device)  # fmt: skip
             with tempfile.TemporaryDirectory() as d:
-                trainer = Trainer(library, Path(d) / "m", model, cfg, log=lambda m: None)
+                start = Start.resolve(Path(d) / "m", {**asdict(model), **asdict(cfg)})
+                trainer = Trainer(library, start, log=lambda m: None)
                 trainer.run()
             row.append(trainer.history[-1]["val_loss"])
             rate = trainer.history[-1]["chars_per_sec"]
@@ -400,7 +404,7 @@ def regularisers(steps: int) -> None:
 def wait_policy(steps: int) -> None:
     """A training step of two sized shapes, 2 threads, with OpenMP's default wait policy and with PASSIVE
     (what `poet train` sets), each in a fresh process (libgomp reads it once), alternated twice."""
-    code = ("import sys, time, torch; from torch_poet.model import CharRNN, ModelConfig; from torch_poet.train import "
+    code = ("import sys, time, torch; from torch_poet.model import CharRNN, ModelConfig; from torch_poet.train.loop import "
             "train_step; torch.set_num_threads(2); L, H, B, T, n = map(int, sys.argv[1:]); "
             "m = CharRNN(ModelConfig(vocab_size=65, layers=L, hidden=H, dropout=0.2)); o = torch.optim.AdamW(m.parameters()); "
             "x = torch.randint(0, 65, (B, T + 1)); ts = []\n"
