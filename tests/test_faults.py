@@ -23,14 +23,14 @@ import httpx2 as httpx
 import pytest
 import torch
 from conftest import GUTENBERG, SHARED, Reply, poet
-from helpers import trainer
-
-from torch_poet.train.loop import Trainer
 from fastapi.testclient import TestClient
+from helpers import trainer
 from safetensors.torch import save_file
 
+from torch_poet.config import TrainConfig
 from torch_poet.disk import snapshots
 from torch_poet.disk.config_json import write_json
+from torch_poet.disk.models import list_models, model_row
 from torch_poet.disk.snapshots import load_model
 from torch_poet.disk.snapshots import read as read_snapshot
 from torch_poet.disk.snapshots import save as save_snapshot
@@ -40,11 +40,10 @@ from torch_poet.gutenberg.catalog import MAX_CATALOG_BYTES
 from torch_poet.gutenberg.fetch import MAX_BOOK_BYTES
 from torch_poet.library import Library, Text, read_file
 from torch_poet.model import CharRNN, ModelConfig
-from torch_poet.disk.models import list_models, model_row
 from torch_poet.paths import atomic_write
 from torch_poet.poet import Poet
 from torch_poet.serve import HEAD_SECONDS, MAX_BODY, MAX_CONNECTIONS, create_app
-from torch_poet.config import TrainConfig
+from torch_poet.train.loop import Trainer
 
 PRIDE = (GUTENBERG / "cache/epub/1342/pg1342.txt").read_bytes()
 BOOK = "/cache/epub/1342/pg1342.txt"

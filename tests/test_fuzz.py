@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
+from torch_poet.disk.models import model_row
 from torch_poet.disk.snapshots import load_model
 from torch_poet.disk.snapshots import read as read_snapshot
 from torch_poet.errors import PoetError
-from torch_poet.disk.models import model_row
 from torch_poet.poet import Poet
 from torch_poet.serve import create_app
 from torch_poet.train.resume import Start

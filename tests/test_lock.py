@@ -3,11 +3,11 @@
 import pytest
 from helpers import trainer
 
+from torch_poet.config import TrainConfig
+from torch_poet.disk.lock import is_training, training_lock
 from torch_poet.errors import PoetError
 from torch_poet.library import Library, Text
 from torch_poet.model import ModelConfig
-from torch_poet.config import TrainConfig
-from torch_poet.disk.lock import is_training, training_lock
 
 
 def test_a_second_trainer_on_the_same_model_is_refused(tmp_path):

@@ -18,12 +18,12 @@ from conftest import poet, wait_for_snapshot
 from helpers import SHAKESPEARE, lib, params, tiny, trainer
 
 from torch_poet.config import SampleConfig
+from torch_poet.config import TrainConfig
 from torch_poet.disk import snapshots
 from torch_poet.errors import PoetError
+from torch_poet.generate import generate
 from torch_poet.library import readability
 from torch_poet.model import CharRNN, ModelConfig
-from torch_poet.generate import generate
-from torch_poet.config import TrainConfig
 from torch_poet.train.loop import lr_at, param_groups
 from torch_poet.train.resume import regroup
 from torch_poet.train.samples import MEASURE_TEMPERATURE, Samples, sample_prompt

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import paths
+from .config import DEFAULT_MODEL, DEFAULT_PROJECT, DEFAULT_PROMPT, SampleConfig
 from .disk import config_json
 from .disk.snapshots import load_model
-from .config import DEFAULT_MODEL, DEFAULT_PROJECT, DEFAULT_PROMPT, SampleConfig
 from .errors import PoetError
 from .generate import CHUNK, Context, Generation, Sampler
 from .hardware import pick_device
