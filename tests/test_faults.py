@@ -391,6 +391,9 @@ def test_a_link_into_a_loop_inside_a_model_breaks_no_listing(serve_home, tmp_pat
     assert row["broken"] is None and row["training"] is False and row["bytes"] > 0
     listed = run("models", "--json", env={**env, "POET_HOME": str(home)})
     assert listed.returncode == 0 and json.loads(listed.stdout)["model"] == "tiny", listed.stderr
+    with TestClient(create_app(root=home), base_url="http://127.0.0.1") as c:
+        assert [m["model"] for m in c.get("/api/models").json()["models"]] == ["tiny"]
+        assert c.get("/api/models/test/tiny").status_code == 200
 
 
 def test_odd_files_in_a_model_folder_and_bugs_answer_json_not_500_text(serve_home, tmp_path, monkeypatch):
