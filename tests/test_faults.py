@@ -497,9 +497,9 @@ def test_a_file_that_does_not_look_like_text_is_warned_about(data, words, tmp_pa
 @pytest.mark.parametrize(
     "args, words",
     [
-        (("--num", "100000"), "--num must be a whole number from 1 to 1000, not 100000"),
+        (("--num", "1000000"), "--num must be a whole number from 1 to 100000, not 1000000"),
         (("--length", str(10**8)), "--length must be a whole number from 0 to 10000000"),
-        (("--num", "1000", "--length", "100000"), "--num x --length must be at most 10,000,000 characters in all"),
+        (("--num", "100000"), "--num x --length must be at most 10,000,000 characters in all, not 70,000,000"),
     ],
 )
 def test_generation_that_would_not_fit_in_memory_is_refused(args, words, env):

@@ -207,7 +207,7 @@ def test_the_page_is_self_contained(client):
     page = client.get("/")
     assert page.headers["content-security-policy"] == "default-src 'self'; frame-ancestors 'none'"  # nor frame it
     assets = [a for a in page.text.split('"') if a.startswith("/")]
-    assert sorted(assets) == ["/palette.css", "/static/app.css", "/static/app.js"]
+    assert sorted(assets) == ["/palette.css", "/static/app.css", "/static/app.js", "/static/page.js"]
     for asset in assets:
         assert client.get(asset).status_code == 200
     assert all(light in client.get("/palette.css").text for light, _ in HTML_BACKGROUNDS)

@@ -211,7 +211,7 @@ class SampleConfig:
         None, "pick among the characters at least min-p times as likely as the likeliest", unset="off", ge=0, le=1
     )
     seed: int | None = opt(None, "random seed: the same seed gives the same text", unset="random", ge=0, le=2**63 - 1)
-    num: int = opt(1, "samples generated together (sample i uses seed + i)", ge=1, le=1000)
+    num: int = opt(1, "samples generated together (sample i uses seed + i)", ge=1, le=100_000)
 
     def __post_init__(self) -> None:
         check(self)
