@@ -506,6 +506,7 @@ def test_generation_that_would_not_fit_in_memory_is_refused(args, words, env):
     one_line_error(run("generate", "--project", "none", "--model", "none", *args, env=env), *words.split(" in all"))
 
 
+@pytest.mark.slow
 def test_a_five_megabyte_line_in_a_dialog_is_read_in_bounded_memory(serve_home, env):
     """The prompt runs through the model in pieces, the state carried: memory follows the piece, not the line."""
     line = ("It is a truth universally acknowledged. " * 131_072)[: 5 << 20]
