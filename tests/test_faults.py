@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import httpx2 as httpx
+import numpy as np
 import pytest
 import torch
 from conftest import GUTENBERG, SHARED, Reply, poet
@@ -27,7 +28,8 @@ from fastapi.testclient import TestClient
 from helpers import trainer
 from safetensors.torch import save_file
 
-from torch_poet.config import TrainConfig
+from torch_poet.attribution import Index
+from torch_poet.config import LibrarySpec, TrainConfig
 from torch_poet.disk import snapshots
 from torch_poet.disk.config_json import write_json
 from torch_poet.disk.models import list_models, model_row
@@ -38,7 +40,7 @@ from torch_poet.errors import PoetError
 from torch_poet.gutenberg import Mirror, download, load_catalog
 from torch_poet.gutenberg.catalog import MAX_CATALOG_BYTES
 from torch_poet.gutenberg.fetch import MAX_BOOK_BYTES
-from torch_poet.library import Library, Text, read_file
+from torch_poet.library import Library, Text, build, read_file
 from torch_poet.model import CharRNN, ModelConfig
 from torch_poet.paths import atomic_write
 from torch_poet.poet import Poet
@@ -559,6 +561,101 @@ def test_a_utf16_text_with_a_byte_order_mark_is_read_as_such_everywhere(serve_ho
         assert r.returncode == 0, r.stderr
         spans = json.loads(r.stdout)["spans"]
         assert "".join(s["text"] for s in spans) == text and any(s["sources"] for s in spans)
+
+
+# --- the attribution index and the library's files ----------------------------------------------------------------
+
+
+INDEXED = [Text("a", "A", "", "It was the best of times, it was the worst of times. " * 20),
+           Text("b", "B", "", "There was no possibility of taking a walk that day. " * 20)]  # fmt: skip
+
+
+def test_an_index_that_cannot_be_saved_is_used_all_the_same_and_leaves_no_temp(tmp_path, monkeypatch):
+    """A full disk (every write answered with ENOSPC) while the index is saved: one warning, no temp file, and
+    highlighting works from the index in memory."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    real_mkstemp = __import__("tempfile").mkstemp
+
+    def full_mkstemp(dir, prefix, suffix):  # noqa: A002 - tempfile's own parameter names
+        fd, name = real_mkstemp(dir=dir, prefix=prefix, suffix=suffix)
+        os.close(fd)
+        return os.open("/dev/full", os.O_WRONLY), name
+
+    said = []
+    with monkeypatch.context() as mp:
+        mp.setattr("tempfile.mkstemp", full_mkstemp)
+        index = Index.cached(tmp_path / "index", INDEXED, log=said.append)
+    assert said[0] == "building the attribution index (first time only)"
+    assert said[1].startswith("warning: the attribution index could not be saved (the disk is full: cannot write")
+    assert index.segment("so it was the worst of times, it was")[1].sources  # it works from memory
+    assert not [p.name for p in (tmp_path / "index").iterdir()]  # no temp file, no half index
+
+
+def test_a_damaged_or_implausible_index_is_rebuilt_and_leftovers_removed(tmp_path):
+    path = tmp_path / "index"
+    good = Index.cached(path, INDEXED)
+    meta = json.loads((path / "meta.json").read_text())
+    breakages = {
+        "sa.npy empty": lambda: (path / "sa.npy").write_bytes(b""),
+        "calibration missing": lambda: (path / "meta.json").write_text(json.dumps({**meta, "calibration": None})),
+        "scale -1": lambda: (path / "meta.json").write_text(
+            json.dumps({**meta, "calibration": {**meta["calibration"], "scale": -1}})),
+        "scale nan": lambda: (path / "meta.json").write_text(
+            json.dumps({**meta, "calibration": {**meta["calibration"], "scale": float("nan")}})),
+        "passages wrong": lambda: (path / "meta.json").write_text(
+            json.dumps({**meta, "calibration": {**meta["calibration"], "passages": [1, 2]}})),
+        "sa out of range": lambda: np.save(path / "sa.npy", np.full_like(np.load(path / "sa.npy"), 10**6)),
+    }  # fmt: skip
+    for why, breaks in breakages.items():
+        breaks()
+        (path / ".sa.npy.abc123.tmp").write_bytes(b"a save a kill cut short")
+        (path / "codes.999.tmp.npy").write_bytes(b"an older version's")
+        with pytest.raises(PoetError, match="cannot read the attribution index"):
+            Index.load(path, INDEXED)
+        said = []
+        rebuilt = Index.cached(path, INDEXED, log=said.append)
+        assert len(said) == 1 and said[0].endswith(": rebuilding it"), (why, said)
+        assert rebuilt.rule() == good.rule() and rebuilt.rule().calibrated, why  # not "set by --min-quote"
+        assert not [p.name for p in path.iterdir() if "tmp" in p.name], why
+
+
+def test_a_book_file_changed_after_training_is_said_in_one_line(serve_home, tmp_path, env):
+    home = tmp_path / "home"
+    shutil.copytree(serve_home, home)
+    config = json.loads((home / "projects/test/tiny/config.json").read_text())
+    (book,) = [t["path"] for t in config["library"]["texts"] if t["key"] == "file:austen.txt"]
+    changed = tmp_path / "austen.txt"
+    changed.write_text(Path(book).read_text() + "An appended sentence, never trained on.\n")
+    for t in config["library"]["texts"]:
+        if t["key"] == "file:austen.txt":
+            t["path"] = str(changed)
+    (home / "projects/test/tiny/config.json").write_text(json.dumps(config))
+    shutil.rmtree(home / "projects/test/tiny/index", ignore_errors=True)
+    r = run("highlight", "--project", "test", "--model", "tiny", "-", env={**env, "POET_HOME": str(home)})
+    one_line_error(r, "austen.txt has changed since the model was trained on it")
+    r = run("generate", "--project", "test", "--model", "tiny", "--length", "20", env={**env, "POET_HOME": str(home)})
+    assert r.returncode == 0 and "quotes will not be highlighted" in r.stderr and "has changed" in r.stderr
+
+
+def test_two_texts_of_one_name_are_two_texts_and_one_named_twice_is_one(tmp_path, env):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.txt").write_text(f"The {folder} book. " * 400)
+    a, b = str(tmp_path / "a/x.txt"), str(tmp_path / "b/x.txt")
+    library = build(LibrarySpec(files=[a, a, b], dirs=[str(tmp_path / "b")]))
+    assert [t.key for t in library.texts] == ["file:a/x.txt", "file:b/x.txt"]
+    with pytest.raises(PoetError, match="names t twice"):
+        Library.from_texts([Text("t", "", "", "one"), Text("t", "", "", "two")])
+    train = ["train", "--project", "p", "--file", a, "--file", b, "--file", a, "--layers", "1", "--hidden", "16",
+             "--batch-size", "4", "--seq-len", "16", "--steps", "2", "--precision", "fp32"]  # fmt: skip
+    assert run(*train, env=env).returncode == 0
+    listed = run("models", "--json", env=env)
+    assert json.loads(listed.stdout)["broken"] is None
+    r = subprocess.run([sys.executable, "-m", "torch_poet", "highlight", "--project", "p", "--json", "-"], env=env,
+                       input="The b book. The b book. The b book. ", capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert {s["key"] for span in json.loads(r.stdout)["spans"] for s in span["sources"]} == {"file:b/x.txt"}
 
 
 # --- crash leftovers -----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import os
 import re
 import warnings
 from collections.abc import Set
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -42,6 +42,10 @@ class Library:
     def from_texts(cls, texts: list[Text], vocab: str | None = None, spec: LibrarySpec | None = None) -> "Library":
         if not texts:
             raise PoetError("the library is empty: name books with --book/--author/--file, or check the mirror")
+        keys = [t.key for t in texts]
+        if len(set(keys)) != len(keys):
+            twice = sorted({k for k in keys if keys.count(k) > 1})
+            raise PoetError(f"the library names {', '.join(twice[:3])} twice: give each text once")
         return cls(texts, vocab if vocab is not None else "".join(sorted(set("".join(t.text for t in texts)))), spec)
 
     def encode(self, s: str) -> np.ndarray:
@@ -137,9 +141,11 @@ def build(spec: LibrarySpec, source: str | None = None, cache: str | os.PathLike
         if not d.is_dir():
             raise PoetError(f"{d} is not a directory: give a folder of .txt files with --dir")
         paths += sorted(p for p in d.rglob("*.txt") if p.is_file())
+    paths = list({p.resolve(): p for p in paths}.values())  # a file named twice (--file X --file X, --dir) once
+    keys = file_keys(paths)
     for p in paths:
         try:
-            texts.append(read_file(p))
+            texts.append(replace(read_file(p), key=keys[p]))
         except PoetError as e:
             if spec.files and p in map(Path, spec.files):
                 raise
@@ -147,6 +153,19 @@ def build(spec: LibrarySpec, source: str | None = None, cache: str | os.PathLike
     if not texts:
         raise PoetError("no book of the library could be loaded: check the mirror (--mirror) and the ids")
     return Library.from_texts(texts, spec=spec)
+
+
+def file_keys(paths: list[Path]) -> dict[Path, str]:
+    """Each file's key: "file:<name>", or as many of its folders before the name as make it unique (a/x.txt and
+    b/x.txt are "file:a/x.txt" and "file:b/x.txt"), so that two files of one name are two texts."""
+    parts = {p: p.resolve().parts for p in paths}
+    keys = {}
+    for p, whole in parts.items():
+        depth = 1
+        while depth < len(whole) and any(q != p and parts[q][-depth:] == whole[-depth:] for q in paths):
+            depth += 1
+        keys[p] = "file:" + "/".join(whole[-depth:])
+    return keys
 
 
 def _books(spec: LibrarySpec, source: str | None, cache: str | os.PathLike | None) -> list[Text]:
@@ -197,5 +216,8 @@ def reload(record: list[dict], vocab: str, source: str | None = None, cache: str
                 warnings.simplefilter("ignore")  # said when the model was trained on it
                 body = read_file(Path(r["path"])).text
         fields = {k: r.get(k) for k in ("key", "title", "author", "url", "book_id", "path")}
+        if r.get("sha256") not in (None, hashlib.sha256(body.encode()).hexdigest()):
+            raise PoetError(f"{r.get('path') or fields['key']} has changed since the model was trained on it, so its "
+                            "quotes would be traced to another text: put the trained version back, or retrain")
         texts.append(Text(text=body, **fields))
     return Library(texts, vocab)

@@ -9,6 +9,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
+from typing import BinaryIO
 from pathlib import Path
 
 import platformdirs
@@ -41,7 +42,7 @@ def _folder(given: str | os.PathLike | None, flag: str, variable: str, default: 
     else:
         return default(APP)
     if path.exists() and not path.is_dir():
-        raise PoetError(f"{named} {path} is a file, not a folder: point it to a folder (one that does not exist yet is made)")
+        raise PoetError(f"{named} {path} is a file, not a folder: point it to a folder (a missing one is made)")
     return path
 
 
@@ -60,15 +61,16 @@ def model_dir(project: str, model: str, root: str | os.PathLike | None = None) -
     return data_root(root) / "projects" / check_name("project", project) / check_name("model", model)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """All of `data` or nothing under `path`: temp file + fsync + rename + fsync of the folder, so a
-    crash or kill at any moment leaves the old file or the new one, never half of one."""
+def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
+    """All of `data` (bytes, or a function that writes them to the file it is handed) or nothing under `path`:
+    temp file + fsync + rename + fsync of the folder, so a crash or kill at any moment leaves the old file or
+    the new one, never half of one, and a failed write leaves no temp file."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            data(f) if callable(data) else f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -77,9 +79,11 @@ def atomic_write(path: Path, data: bytes) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            sized = isinstance(data, bytes)
+            size, need = (f" ({len(data) / 1e6:,.1f} MB)", "at least that much") if sized else ("", "space")
             raise PoetError(
-                f"the disk is full: cannot write {path.name} ({len(data) / 1e6:,.1f} MB) in {path.parent}; free at "
-                "least that much there (old models: `poet models`; downloaded books: the cache) and try again"
+                f"the disk is full: cannot write {path.name}{size} in {path.parent}; free {need} there (old models: "
+                "`poet models`; downloaded books: the cache) and try again"
             ) from None
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)

@@ -7,8 +7,10 @@ the suffix array (`suffix_array.SuffixArray`) finds the matches, and the index n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import PoetError
-from ..paths import atomic_write
+from ..paths import atomic_write, exclusive
 from .calibration import Calibration
 from .folding import fold_texts
 from .results import CONTEXT, MAX_SOURCES, MIN_PHRASE, Figures, Rule, Source, Span
@@ -87,7 +89,8 @@ class Index:
         return index
 
     def save(self, directory: str | os.PathLike) -> None:
-        """Write the arrays as .npy and a meta.json last, so a half-written index never loads."""
+        """Write the arrays as .npy and a meta.json last, each published whole (`atomic_write`: temp, fsync,
+        rename), so a half-written index never loads; a full disk is a PoetError and leaves no temp file."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         (path / "meta.json").unlink(missing_ok=True)
@@ -96,9 +99,7 @@ class Index:
         if self.calibration is not None:
             arrays["calibration"] = self.calibration.lengths
         for name, array in arrays.items():
-            tmp = path / f"{name}.{os.getpid()}.tmp.npy"  # another process may be saving the same index
-            np.save(tmp, array, allow_pickle=False)
-            os.replace(tmp, path / f"{name}.npy")
+            atomic_write(path / f"{name}.npy", lambda f, a=array: np.save(f, a, allow_pickle=False))
         meta = {"format": FORMAT, "fingerprint": fingerprint(self.texts), "keys": [t.key for t in self.texts]}
         if self.calibration is not None:
             c = self.calibration
@@ -118,35 +119,52 @@ class Index:
                 raise StaleIndex(f"the attribution index in {path} is for another library")
             names = ("codes", "sa", "alphabet", "drops")
             codes, sa, alphabet, drops = (np.load(path / f"{name}.npy", allow_pickle=False) for name in names)
+            if len(sa) and (sa.min() < 0 or sa.max() >= len(sa)) or len(codes) and codes.max() > len(alphabet) + 1:
+                raise ValueError("its arrays do not fit one another")
             suffixes = SuffixArray(alphabet, codes, sa)
-            calibration = None
-            if isinstance(meta.get("calibration"), dict):
-                c = meta["calibration"]
-                lengths = np.load(path / "calibration.npy", allow_pickle=False)
-                calibration = Calibration(
-                    lengths, tuple(int(p) for p in c["passages"]), float(c["scale"]), int(c["reach"])
-                )
-        except (OSError, ValueError, KeyError, TypeError) as e:  # json.JSONDecodeError is a ValueError
-            raise PoetError(f"cannot read the attribution index in {path} ({e}); delete it to rebuild") from e
+            c = meta["calibration"]  # every saved index is calibrated: without one the rule would not mean chance
+            passages, scale, reach = [int(p) for p in c["passages"]], float(c["scale"]), int(c["reach"])
+            lengths = np.load(path / "calibration.npy", allow_pickle=False)
+            if min(passages, default=1) < 1 or sum(passages) != len(lengths) or not 1 <= scale < math.inf or reach < 1:
+                raise ValueError(f"its calibration is not one ({str(c)[:60]})")
+            calibration = Calibration(lengths, tuple(passages), scale, reach)
+        except (OSError, ValueError, KeyError, TypeError, EOFError) as e:  # json.JSONDecodeError is a ValueError
+            raise PoetError(f"cannot read the attribution index in {path} ({e})") from e
         return cls(texts, suffixes, drops, calibration)
 
     @classmethod
     def cached(
         cls, directory: str | os.PathLike, texts: Sequence[Text], log: Callable[[str], None] | None = None
     ) -> Index:
-        """Load the index saved in directory if it was built from these texts, else build and save it."""
+        """Load the index saved in directory if it was built from these texts, else build and save it. One
+        process at a time (the others wait, then load it); temp files of a save that a kill cut short are
+        removed. An index that cannot be saved (a full disk, a read-only folder) is used all the same."""
         path = Path(directory)
+        say = log or (lambda message: None)
         try:
-            return cls.load(path, texts)
+            return cls.load(path, texts)  # its files are published whole, meta.json last: reading needs no lock
         except StaleIndex as e:
-            if log is not None:
-                log(f"{e}: rebuilding it (once)")
-        except PoetError:
-            if log is not None and not (path / "meta.json").exists():
-                log("building the attribution index (first time only)")
-        index = cls.build(texts)
-        index.save(path)
-        return index
+            why = f"{e}: rebuilding it (once)"
+        except PoetError as e:
+            why = "building the attribution index (first time only)" if not (path / "meta.json").exists() else \
+                f"{e}: rebuilding it"  # fmt: skip
+        index = None
+        try:
+            with exclusive(path.parent / f".{path.name}.lock"):  # one process builds; the others wait, then load
+                with contextlib.suppress(PoetError):
+                    return cls.load(path, texts)
+                say(why)
+                for leftover in [*path.glob(".*.tmp"), *path.glob("*.tmp.npy")]:  # of a save a kill cut short
+                    leftover.unlink(missing_ok=True)
+                index = cls.build(texts)
+                index.save(path)
+                return index
+        except OSError as e:  # a read-only folder
+            problem = e.strerror or str(e)
+        except PoetError as e:  # a full disk
+            problem = str(e)
+        say(f"warning: the attribution index could not be saved ({problem}): it is built again at each start")
+        return index if index is not None else cls.build(texts)
 
     # --- the quote rule ---
 
