@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,36 @@ def test_bad_input_is_one_line_error(args, catalog, message, tmp_path, gutenberg
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("poet: error: ") and message in lines[0], result.stderr
+
+
+def test_download_a_search_skips_what_fails_and_what_is_cached_and_says_so(mirror_env, poet_dirs, gutenberg_server):
+    """Jane Austen's 8 books, of which the mirror lacks 1212: seven are cached, 1212 is named, the exit is 2; a
+    rerun against a dead server finds the seven in the cache and fails on 1212 alone."""
+    result = poet("download", "--author", "jane austen", "--language", "en")
+    assert result.returncode == 2, result.stderr
+    paths = [Path(line) for line in result.stdout.splitlines()]
+    assert len(paths) == 7 and all(p.is_file() for p in paths) and "1212.txt" not in {p.name for p in paths}
+    assert "poet: 7 books in the cache (0 were there already), 1 failed" in result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("poet: error: 1 of 8 books could not be downloaded: 1212 (book 1212 not found")
+    again = poet("download", "--author", "jane austen", "--language", "en", "--jobs", "2",
+                 env={"POET_GUTENBERG_URL": gutenberg_server.url})  # fmt: skip
+    assert again.stdout == result.stdout and "(7 were there already)" in again.stderr
+
+
+def test_download_skips_other_editions_of_a_work_a_search_found(tmp_path, gutenberg_dir, poet_dirs):
+    mirror = tmp_path / "m"
+    (mirror / "cache/epub/feeds").mkdir(parents=True)
+    header = "Text#,Type,Issued,Title,Language,Authors,Subjects,LoCC,Bookshelves\n"
+    rows = ['1342,Text,1998-06-01,Pride and Prejudice,en,"Austen, Jane, 1775-1817",,,\n',
+            '42671,Text,2013-05-07,"Pride and Prejudice",en,"Austen, Jane, 1775-1817",,,\n',
+            '161,Text,1994-09-01,Sense and Sensibility,en,"Austen, Jane, 1775-1817",,,\n']  # fmt: skip
+    (mirror / "cache/epub/feeds/pg_catalog.csv").write_text(header + "".join(rows))
+    for book in (1342, 161):
+        shutil.copytree(gutenberg_dir / f"cache/epub/{book}", mirror / f"cache/epub/{book}")
+    result = poet("download", "--author", "austen", "--mirror", str(mirror))
+    assert result.returncode == 0, result.stderr
+    assert [Path(line).name for line in result.stdout.splitlines()] == ["1342.txt", "161.txt"]
+    assert "skipped 1 other edition of works already found: 42671 ('Pride and Prejudice', as 1342)" in result.stderr
+    everything = poet("download", "--author", "austen", "--mirror", str(mirror), "--all-editions")
+    assert everything.returncode == 2 and "42671 (book 42671 not found" in everything.stderr

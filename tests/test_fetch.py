@@ -197,3 +197,36 @@ def test_cached_books_never_touch_the_network_nor_the_limit(poet_dirs):
     assert book_text(1342, "https://www.gutenberg.org/") == "cached\n"
     with pytest.raises(PoetError, match="--mirror"):  # an uncached one from gutenberg.org is over today's limit
         download(1260, "https://www.gutenberg.org/")
+
+
+def test_many_books_from_a_mirror_come_several_at_once(serve, poet_dirs):
+    """Six books that each take 0.4 s to start arriving: four at a time, not one after another."""
+    from torch_poet.gutenberg.bulk import fetch
+
+    server = serve(script={f"/cache/epub/{i}/pg{i}.txt": [Reply(200, TINY_BOOK, stall=0.4)] for i in range(1, 7)})
+    start = time.monotonic()
+    done = fetch(range(1, 7), quick(server.url), jobs=4)
+    assert list(done.paths) == [1, 2, 3, 4, 5, 6] and not done.failed and done.cached == 0
+    assert time.monotonic() - start < 6 * 0.4 * 0.6  # one at a time would take 2.4 s
+    assert fetch(range(1, 7), quick(server.url)).cached == 6  # a rerun finds them in the cache
+
+
+def test_gutenberg_org_is_asked_one_book_at_a_time_and_the_wait_is_said_up_front(poet_dirs, monkeypatch, capsys):
+    from torch_poet.gutenberg import bulk
+
+    running = []
+
+    def offline(book_id, mirror, cache):  # what download does without a network, and how many run at once
+        running.append(book_id)
+        time.sleep(0.05)
+        overlap = len(running)
+        running.remove(book_id)
+        raise PoetError(f"book {book_id}: no network here ({overlap} at once)")
+
+    monkeypatch.setattr(bulk, "download", offline)
+    done = bulk.fetch([5, 6, 7], "https://www.gutenberg.org/", jobs=4)
+    said = capsys.readouterr().err
+    assert "3 books from www.gutenberg.org, one request every 2 s: about 6 s, and at most 100 books a day" in said
+    assert "use a mirror" in said and list(done.failed) == [5, 6, 7] and done.paths == {}
+    assert all("(1 at once)" in why for why in done.failed.values())
+    assert done.problem().startswith("3 of 3 books could not be downloaded: 5 (book 5: no network here")

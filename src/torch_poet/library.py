@@ -169,8 +169,10 @@ def file_keys(paths: list[Path]) -> dict[Path, str]:
 
 
 def _books(spec: LibrarySpec, source: str | None, cache: str | os.PathLike | None) -> list[Text]:
-    """The Gutenberg books of the spec: its search and its ids."""
+    """The Gutenberg books of the spec: its search and its ids, downloaded as `poet download` does (what is cached
+    skipped, several at a time from a mirror, a progress bar on a terminal); one that fails is skipped, named."""
     from . import gutenberg
+    from .gutenberg.bulk import fetch
 
     catalog = gutenberg.load_catalog(source, cache)
     ids: list[int] = list(spec.books)
@@ -182,13 +184,12 @@ def _books(spec: LibrarySpec, source: str | None, cache: str | os.PathLike | Non
             raise PoetError("the search matched no books: loosen --author/--title/--language/--subject")
         ids += [b.id for b in found]
     meta = {b.id: b for b in gutenberg.search(catalog, ids=ids)}
+    fetched = fetch(ids, source, cache)
+    for book_id, why in fetched.failed.items():
+        warnings.warn(f"skipping book {book_id}: {why}", stacklevel=3)
     texts = []
-    for book_id in dict.fromkeys(ids):
-        try:
-            body = gutenberg.book_text(book_id, source, cache)
-        except PoetError as e:
-            warnings.warn(f"skipping book {book_id}: {e}", stacklevel=3)
-            continue
+    for book_id, path in fetched.paths.items():
+        body = path.read_text(encoding="utf-8")
         b = meta.get(book_id)
         texts.append(
             Text(

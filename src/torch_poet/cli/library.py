@@ -7,7 +7,7 @@ import dataclasses
 import json
 import sys
 
-from .args import add_command
+from .args import add_command, number
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -54,10 +54,29 @@ def register_search(sub) -> None:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from ..gutenberg import download
+    from ..errors import PoetError, say
+    from ..gutenberg import load_catalog, search
+    from ..gutenberg.bulk import editions_skipped, fetch, one_edition_each
+    from ..gutenberg.fetch import parse_book_id
 
-    for book_id in args.ids:
-        print(download(book_id, args.mirror, args.cache))
+    ids = [parse_book_id(i) for i in args.ids]  # a bad id is refused before anything is fetched
+    if args.author or args.title or args.language or args.subject:
+        books = search(load_catalog(args.mirror, args.cache), author=args.author, title=args.title,
+                       language=args.language, subject=args.subject)  # fmt: skip
+        if not args.all_editions:
+            books, skipped = one_edition_each(books)
+            if skipped:
+                say(editions_skipped(skipped) + " (--all-editions keeps them)")
+        ids += [b.id for b in books]
+    if not ids:
+        raise PoetError("no books named: give ids, or a search with --author, --title, --language or --subject")
+    done = fetch(ids, args.mirror, args.cache, args.jobs)
+    for path in done.paths.values():
+        print(path, flush=True)
+    if len(set(ids)) > 1:
+        say(f"{len(done.paths):,} books in the cache ({done.cached:,} were there already), {len(done.failed):,} failed")
+    if done.failed:
+        raise PoetError(f"{done.problem()}: rerun to try them again (the others are cached), or use another --mirror")
     return 0
 
 
@@ -67,12 +86,22 @@ def register_download(sub) -> None:
         "download",
         cmd_download,
         help="download and clean books into the cache",
-        description="Download books by id (politely: one request at a time, 2 s apart on gutenberg.org, at most 100 "
-        "books a day from it; use --mirror for more), strip the Project Gutenberg header and footer, cache the text "
-        "and print where it is.",
-        epilog="examples:\n  poet download 1342 768\n  poet download 1342 --mirror /data/gutenberg  # a local copy",
+        description="Download books by id or by a catalog search, strip the Project Gutenberg header and footer, cache "
+        "the texts and print where each is. What is cached is skipped, so a rerun (after Ctrl-C, or to retry what "
+        "failed) goes on where the last one stopped. From gutenberg.org itself one request at a time, 2 s apart, at "
+        "most 100 books a day; from a mirror or a local copy (--mirror) several at once. A book that fails is named "
+        "and the others go on (exit 2 if any failed). A search skips other editions of a work it already found.",
+        epilog="examples:\n  poet download 1342 768\n"
+        "  poet download --author dickens --language en --mirror /data/gutenberg  # a local rsync copy",
     )
-    p.add_argument("ids", nargs="+", metavar="ID", help="Gutenberg book ids, e.g. 1342 768")
+    p.add_argument("ids", nargs="*", metavar="ID", help="Gutenberg book ids, e.g. 1342 768")
+    p.add_argument("--author", action="append", default=[], help="and the books of a catalog search: author words")
+    p.add_argument("--title", action="append", default=[], help="... title words")
+    p.add_argument("--language", action="append", default=[], help="... a language name or code")
+    p.add_argument("--subject", action="append", default=[], help="... subject words")
+    p.add_argument("--all-editions", action="store_true", help="keep every edition a search finds of one work")
+    p.add_argument("--jobs", type=number(int, "--jobs", ge=1, le=32), default=4,
+                   help="downloads at once from a mirror or a folder (default: 4; gutenberg.org gets one)")
 
 
 def cmd_show(args: argparse.Namespace) -> int:

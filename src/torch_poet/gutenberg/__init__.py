@@ -10,6 +10,7 @@ Public API:
     book_text(book_id, source=None, cache=None) -> str   cleaned text, downloaded and cached on first use
     download(book_id, source=None, cache=None) -> Path   the same, returning the cached file
     book_path(book_id, cache=None) -> Path               where that cached file is (or will be)
+    bulk.fetch(ids, source=None, cache=None, jobs=4)     many books: cached ones skipped, failures collected
     clean(data, name) -> str                              decode bytes and strip header, footer and credits
     Mirror, resolve_mirror(source)                        a URL or local mirror directory, with its politeness
 

@@ -12,6 +12,7 @@ import os
 import re
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -102,7 +103,7 @@ class _Retry(Exception):
     """A failure worth another try: 5xx, timeout, refused or dropped connection, truncated body."""
 
 
-_request_lock = threading.Lock()  # one request at a time, from any thread
+_request_lock = threading.Lock()  # one request at a time to a host that asks for a delay, from any thread
 _last_request: dict[str, float] = {}  # host → time.monotonic() of its last request
 
 
@@ -120,7 +121,7 @@ def get(mirror: Mirror, rel: str, limit: int = MAX_BOOK_BYTES) -> bytes | None:
     deadline = time.monotonic() + mirror.deadline
     for attempt in range(mirror.retries + 1):
         try:
-            with _request_lock:
+            with _request_lock if mirror.delay else nullcontext():  # a polite host: one request at a time
                 wait = _last_request.get(mirror.host, -mirror.delay) + mirror.delay - time.monotonic()
                 time.sleep(max(0.0, wait))
                 try:
