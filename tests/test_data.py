@@ -2,7 +2,7 @@
 
 import torch
 
-from torch_poet.train.data import Batches
+from torch_poet.train.data import Batches, validation_streams
 
 
 def test_batches_are_contiguous_streams():
@@ -18,3 +18,17 @@ def test_batches_are_contiguous_streams():
         s.next()
     *_, new = s.next()
     assert new and s.epoch == 1
+
+
+def test_a_validation_sample_is_spread_over_the_whole_split():
+    """Past --eval-chars, the streams are spread evenly over the split (every book's tail), not its start; within
+    it they hold the whole split end to end, as a reader would meet it."""
+    data = torch.arange(100_000)
+    x, y = validation_streams(data, 32, 10_000)
+    assert x.numel() <= 10_000 and torch.equal(y, x + 1)  # targets are the next characters
+    firsts = x[:, 0].tolist()
+    assert firsts[0] == 0 and firsts[-1] > 90_000 - x.shape[1]  # from the first book's tail to the last's
+    assert all(b - a >= x.shape[1] for a, b in zip(firsts, firsts[1:]))  # no character twice
+    assert torch.equal(validation_streams(data, 32, 10_000)[0], x)  # the same sample at every snapshot
+    whole, _ = validation_streams(data[:5_000], 32, 10_000)
+    assert torch.equal(whole.flatten(), data[: whole.numel()])  # it all fits: the streams end to end

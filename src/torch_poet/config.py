@@ -165,7 +165,9 @@ class TrainConfig:
     sample_length: int = opt(700, "characters per training sample", ge=1)
     sample_temperatures: tuple[float, ...] = opt((0.6, 0.7, 0.8), "temperatures of the training samples", ge=0)
     val_fraction: float = opt(0.05, "last share of every text held out for validation", gt=0, lt=1)
-    eval_chars: int | None = opt(1_000_000, "validation chars evaluated per snapshot", unset="all", ge=1)
+    eval_chars: int | None = opt(
+        1_000_000, "validation chars evaluated per snapshot, spread over every text's held-out tail", unset="all", ge=1
+    )
     seed: int = opt(1337, "random seed", ge=0, le=2**63 - 1)
     device: str = opt("auto", "auto, cpu, cuda, cuda:N or mps", pattern=DEVICE, words="auto, cpu, mps or cuda[:N]")
     precision: str = opt(

@@ -58,6 +58,24 @@ class Batches:
         self.epoch, self.cursor, self.shift = st["epoch"], st["cursor"], st["shift"]
 
 
+def validation_streams(
+    data: torch.Tensor, seq_len: int, max_chars: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of a few contiguous streams, each long enough to build up context, holding all of `data`
+    or, past `max_chars`, streams of that many characters in all spread evenly over it: the validation split is
+    every text's tail, one after another, so a sample from its start alone would be the first books' alone. The
+    same characters at every snapshot."""
+    whole = not max_chars or max_chars >= len(data)  # None or 0: all
+    budget = len(data) if whole else max_chars
+    streams = max(1, min(32, budget // (8 * seq_len)))
+    n = (budget - 1) // streams if whole else budget // streams
+    if n < 1:
+        raise PoetError("the validation split is empty: use a larger library or a larger --val-fraction")
+    gap = n if whole else (len(data) - 1 - n) // max(streams - 1, 1)  # whole: the streams end to end
+    rows = torch.stack([data[k * gap : k * gap + n + 1] for k in range(streams)])
+    return rows[:, :-1], rows[:, 1:]
+
+
 def evaluate(
     model: CharRNN,
     data: torch.Tensor,
@@ -73,14 +91,8 @@ def evaluate(
     the whole split."""
     was_training = model.training
     model.eval()
-    if max_chars:  # None or 0: all
-        data = data[:max_chars]
-    streams = max(1, min(32, len(data) // (8 * seq_len)))  # each stream long enough to build up context
-    n = (len(data) - 1) // streams
-    if n < 1:
-        raise PoetError("the validation split is empty: use a larger library or a larger --val-fraction")
-    x = data[: streams * n].view(streams, n)
-    y = data[1 : streams * n + 1].view(streams, n)
+    x, y = validation_streams(data, seq_len, max_chars)
+    streams, n = x.shape
 
     @torch.no_grad()  # per thread
     def score(_, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
