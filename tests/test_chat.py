@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import ANSI, ENV
 
-from torch_poet.chat import CHAT_SAMPLING, Conversation, SentenceCounter
+from torch_poet.chat import CHAT_SAMPLING, WORD_SLACK, Conversation, SentenceCounter
 from torch_poet.config import SampleConfig
 from torch_poet.generate import encode, prime
 from torch_poet.poet import Poet
@@ -154,3 +154,12 @@ def test_chat_sampling_flags(home):
     )
     r = chat(home, "", "--min-p", "-1")
     assert r.returncode == 2 and r.stderr.startswith("poet: error: --min-p must be a number from 0 to 1")
+
+
+def test_an_answer_at_the_length_limit_ends_with_a_whole_word(poet):
+    """At max_chars the word under way is finished first, so the next turn never goes on with half a word."""
+    for seed in range(6):
+        dialog = Conversation(poet)
+        answer = dialog.turn("It is a truth", 20, SampleConfig(temperature=0.8, seed=seed), max_chars=25)
+        assert 20 <= len(answer) <= 25 + WORD_SLACK
+        assert dialog.transcript[-1].isspace(), (seed, dialog.transcript[-30:])

@@ -22,6 +22,7 @@ CHAT_SAMPLING = SampleConfig(temperature=0.7)  # answers a little more cautious 
 SENTENCES = 3  # an answer's length: at most this many sentences
 MAX_SENTENCES = 20  # ... which a user may raise to this
 MAX_CHARS = 1000  # ... and at most this many characters
+WORD_SLACK = 40  # ... then up to this many more, to finish the word under way
 SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]_]*$")
 # words whose full stop does not end a sentence
 ABBREVIATIONS = frozenset(
@@ -73,9 +74,10 @@ class Conversation:
         """The model's answer: up to `sentences` sentences continuing the conversation after user_text.
 
         sampling: this turn's options (default: the dialog's); its seed is this turn's (unset: drawn from the
-        dialog's); its length and num do not apply. An empty user_text lets the model go on where it stopped. Characters the
-        model never saw are dropped with a warning. Once `stop` is set (its asker has gone), the turn ends at
-        once, answers "" and leaves the conversation as it was."""
+        dialog's); its length and num do not apply. An empty user_text lets the model go on where it stopped.
+        Characters the model never saw are dropped with a warning. At max_chars the word under way is finished
+        first (up to WORD_SLACK more), so that no turn ends in half a word. Once `stop` is set (its asker has
+        gone), the turn ends at once, answers "" and leaves the conversation as it was."""
         check_sentences(sentences)
         seed = sampling.seed if sampling is not None and sampling.seed is not None else self.seeds.randrange(2**31)
         config = replace(self.sampling if sampling is None else sampling, length=None, num=1, seed=seed)
@@ -87,12 +89,12 @@ class Conversation:
         s = self.poet.stream(text, config, state=self.context, skip_unknown=True)
         counter = SentenceCounter()
         answer = []
-        for _ in range(max_chars):
+        for n in range(1, max_chars + WORD_SLACK + 1):
             if stop is not None and stop.is_set():
                 return ""
             c = s.read(1)[0]
             answer.append(c)
-            if counter.feed(c) >= sentences:
+            if counter.feed(c) >= sentences or (n >= max_chars and c.isspace()):
                 break
         self.context = s.context
         full = "".join(answer)
