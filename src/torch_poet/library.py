@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Set
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
@@ -42,9 +43,8 @@ class Library:
     def from_texts(cls, texts: list[Text], vocab: str | None = None, spec: LibrarySpec | None = None) -> "Library":
         if not texts:
             raise PoetError("the library is empty: name books with --book/--author/--file, or check the mirror")
-        keys = [t.key for t in texts]
-        if len(set(keys)) != len(keys):
-            twice = sorted({k for k in keys if keys.count(k) > 1})
+        twice = sorted(k for k, n in Counter(t.key for t in texts).items() if n > 1)
+        if twice:
             raise PoetError(f"the library names {', '.join(twice[:3])} twice: give each text once")
         return cls(texts, vocab if vocab is not None else "".join(sorted(set("".join(t.text for t in texts)))), spec)
 

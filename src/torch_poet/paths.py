@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import errno
+import fcntl
 import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
 from pathlib import Path
+from typing import BinaryIO
 
 import platformdirs
 

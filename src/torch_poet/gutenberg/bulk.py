@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import unicodedata
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PoetError, say
-from .catalog import Book
+from .catalog import Book, fold
 from .fetch import DAILY_LIMIT, GUTENBERG_HOSTS, Mirror, book_path, download, parse_book_id, resolve_mirror
 
 JOBS = 4  # downloads at once from a mirror or a folder
@@ -63,30 +62,29 @@ def fetch(ids: Iterable[int | str], source: str | os.PathLike | Mirror | None = 
             say(f"{len(todo):,} books from {mirror.host}, one request every {mirror.delay:g} s: about {wait}, and at "
                 f"most {DAILY_LIMIT} books a day{f' ({days} days for these)' if days > 1 else ''}; for more, use a "
                 f"mirror (an rsync copy: {MIRRORS}) with --mirror URL_OR_FOLDER")  # fmt: skip
-        done.paths.update(_download(todo, mirror, cache, 1 if mirror.delay else jobs, done))
+        _download(todo, mirror, cache, 1 if mirror.delay else jobs, done)
     done.paths = {i: done.paths[i] for i in wanted if i in done.paths}  # in the order asked
     return done
 
 
-def _download(todo: Sequence[int], mirror: Mirror, cache, jobs: int, done: Fetched) -> dict[int, Path]:
-    got: dict[int, Path] = {}
+def _download(todo: Sequence[int], mirror: Mirror, cache, jobs: int, done: Fetched) -> None:
+    """The books of `todo` into `done`: their paths, or why they failed."""
     with _bar(len(todo)) as bar, ThreadPoolExecutor(jobs) as pool:
         futures = {pool.submit(download, book_id, mirror, cache): book_id for book_id in todo}
         try:
             for future in as_completed(futures):
                 book_id = futures[future]
                 try:
-                    got[book_id] = future.result()
+                    done.paths[book_id] = future.result()
                 except PoetError as e:
                     done.failed[book_id] = str(e)
                 if bar is not None:
-                    size = got[book_id].stat().st_size if book_id in got else 0
+                    size = done.paths[book_id].stat().st_size if book_id in done.paths else 0
                     bar.update(bar.task_ids[0], advance=1, mb=bar.tasks[0].fields["mb"] + size / 1e6,
                                failed=len(done.failed))  # fmt: skip
         except KeyboardInterrupt:  # the books in flight are written whole or not at all; a rerun goes on
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-    return got
 
 
 def _bar(total: int):
@@ -109,7 +107,7 @@ def one_edition_each(books: Sequence[Book]) -> tuple[list[Book], list[tuple[Book
     first: dict[tuple[str, str], Book] = {}
     kept, skipped = [], []
     for book in books:
-        key = (_plain(book.title.split("\n")[0]), _plain(book.author))
+        key = (_words(book.title.split("\n")[0]), _words(book.author))
         if key in first:
             skipped.append((book, first[key]))
         else:
@@ -125,6 +123,6 @@ def editions_skipped(skipped: Sequence[tuple[Book, Book]]) -> str:
     return f"skipped {len(skipped)} other edition{'s' * (len(skipped) > 1)} of works already found: {shown}{more}"
 
 
-def _plain(text: str) -> str:
-    letters = unicodedata.normalize("NFKD", text.casefold())
-    return " ".join(re.findall(r"\w+", "".join(c for c in letters if not unicodedata.combining(c))))
+def _words(text: str) -> str:
+    """The words of text as the catalog search matches them (case and accents folded), punctuation dropped."""
+    return " ".join(re.findall(r"\w+", fold(text)))

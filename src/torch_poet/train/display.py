@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from .hooks import Hook, Run, Stats, Window
 
+from .hooks import Hook, Run, Stats, Window
 
 
 class Display(Hook):

@@ -303,9 +303,10 @@ class Trainer:
         improved = val_loss < self.best
         if improved:
             self.best = val_loss
-        self._snapshot(*(["best"] if improved else []), "last")  # best first: a kill between leaves it ahead,
-        history.write(self.dir, self.history)  # and resume takes the newer one; history.jsonl last: each snapshot
-        # holds its row
+        # best first: a kill between leaves it ahead, and resume takes the newer one; history.jsonl last: each
+        # snapshot holds its own row
+        self._snapshot(*(["best"] if improved else []), "last")
+        history.write(self.dir, self.history)
         plot_history(self.history, self.dir / "history.png", title=self.dir.name)
         self.profile["snapshot"] += time.monotonic() - t
         t = time.monotonic()

@@ -135,14 +135,14 @@ def restore(
     taken: list[Resumed] = []
 
     def use(tensors: dict[str, torch.Tensor], header: dict[str, str]) -> None:
-        snapshots.check_owner(json.loads(header["meta"]), config)
+        meta = json.loads(header["meta"])  # a JSON object with a step: `snapshots.read` checked it
+        snapshots.check_owner(meta, config)
         try:
             snapshots.fit(model, snapshots.split(tensors, "model."))
             decays = [g["weight_decay"] for g in opt.param_groups]  # this run's, not the snapshot's
             opt.load_state_dict(regroup(snapshots.optimizer_state(tensors, header), model, opt))
             for g, decay in zip(opt.param_groups, decays):
                 g["weight_decay"] = decay
-            meta = json.loads(header["meta"])
             batches.restore(meta["data"])
             rng = snapshots.split(tensors, "rng.")
             torch.set_rng_state(rng["torch"])
