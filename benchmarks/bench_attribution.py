@@ -22,6 +22,7 @@ import argparse
 import random
 import string
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -139,6 +140,11 @@ def speed(args, rng) -> None:
     rows.append((f"index build without calibration, {len(library)} books", "", *plain, ""))
     rows.append((f"calibrated quote length, {len(library)} books", "", f"{index.threshold} chars",
                  f"unseen: {index.rule().unseen.fraction:.2%} quoted", ""))  # fmt: skip
+    with tempfile.TemporaryDirectory() as d:  # what a first start writes, and every later start reads
+        saved, _, _ = timed(lambda: index.save(Path(d)), repeat)
+        opened, best, _ = timed(lambda: Index.load(Path(d), library), args.repeat)
+    rows.append((f"index save, {len(library)} books (each file fsynced)", "", f"{saved * 1e3:.0f} ms", "", ""))
+    rows.append((f"index open, {len(library)} books", "", ms(opened, best), "", ""))
     table(("case", "naive", "Index", "ratio / memory", "target"), rows)
 
 
