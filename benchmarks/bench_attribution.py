@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_attribution import passages, perturb  # noqa: E402  (the acceptance tests' own texts and edits)
 from torch_poet.attribution import Index, folding
 from torch_poet.gutenberg import clean
-from torch_poet.library import Text
+from torch_poet.library import Library, Text
 
 EPUB = Path(__file__).resolve().parents[2] / "shared" / "gutenberg" / "cache" / "epub"
 NOVELS = (1342, 1260)  # Pride and Prejudice, Jane Eyre
@@ -91,16 +91,18 @@ def ms(median: float, best: float) -> str:
 
 
 def build(texts: list[Text], repeat: int, calibrate: bool = True) -> tuple[Index, float, tuple[str, ...]]:
-    """The index, the MB of UTF-8 it covers, and the table cells for speed, resident and peak memory."""
+    """The index (of the texts as a library held in memory), the MB of UTF-8 it covers, and the table cells for
+    speed, resident and peak memory."""
     chars = sum(len(t.text) for t in texts)
     megabytes = sum(len(t.text.encode()) for t in texts) / 1e6
-    seconds, _, index = timed(lambda: Index.build(texts, calibrate), repeat)
+    library = Library.from_texts(texts)
+    seconds, _, index = timed(lambda: Index.build(library, calibrate), repeat)
     tracemalloc.start()
-    Index.build(texts, calibrate)
+    Index.build(library, calibrate)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    s = index.suffixes
-    resident = sum(a.nbytes for a in (s.codes, s.sa, s.alphabet, index.drops, s._head))
+    arrays = [index.drops, index.sizes, *(a for s in index.shards for a in (s.codes, s.sa, s.alphabet, s.head))]
+    resident = sum(a.nbytes for a in arrays)
     cells = (f"{megabytes / seconds:.1f} MB/s", f"{resident / chars:.1f} B/char", f"peak {peak / chars:.1f} B/char")
     return index, megabytes, cells
 
@@ -142,7 +144,7 @@ def speed(args, rng) -> None:
                  f"unseen: {index.rule().unseen.fraction:.2%} quoted", ""))  # fmt: skip
     with tempfile.TemporaryDirectory() as d:  # what a first start writes, and every later start reads
         saved, _, _ = timed(lambda: index.save(Path(d)), repeat)
-        opened, best, _ = timed(lambda: Index.load(Path(d), library), args.repeat)
+        opened, best, _ = timed(lambda: Index.load(Path(d), index.library), args.repeat)
     rows.append((f"index save, {len(library)} books (each file fsynced)", "", f"{saved * 1e3:.0f} ms", "", ""))
     rows.append((f"index open, {len(library)} books", "", ms(opened, best), "", ""))
     table(("case", "naive", "Index", "ratio / memory", "target"), rows)
@@ -151,7 +153,8 @@ def speed(args, rng) -> None:
 def greedy(index: Index, text: str, least: int) -> list[tuple[int, int]]:
     """The original tool's rule on the same index: left to right, the longest match here if >= least.
     (Match lengths are capped at 64 chars: a longer match reads as touching quotes, which covers the same.)"""
-    lengths = index.suffixes.match_lengths(text)
+    (shard,) = index.shards
+    lengths = shard.match_lengths(text)
     quotes, i = [], 0
     while i < len(lengths):
         if lengths[i] >= least:
@@ -183,7 +186,7 @@ def score(quotes, unseen: list[str], cases: list[tuple]) -> tuple[str, ...]:
 
 def quality(args, rng) -> None:
     library = load_books(LIBRARY)
-    index = Index.build(library)
+    index = Index.build(Library.from_texts(library))
     unseen = [p for t in load_books(UNSEEN) for p in passages(t.text)]
     cases = []
     for book in library[::2]:
@@ -212,7 +215,7 @@ def quality(args, rng) -> None:
     table16 = folding._FOLD16.copy()
     table16[: len(folding._FOLD)] = _case_folded()
     with mock.patch.object(folding, "_FOLD", _case_folded()), mock.patch.object(folding, "_FOLD16", table16):
-        folded = Index.build(library)
+        folded = Index.build(Library.from_texts(library))
         rows.append(("case folded", f"{folded.threshold}", *score(segmented(folded, None), unseen, cases)))
     table(("folding", "calibrated length", "unseen chars marked", "longest false quote", "recall", "time"), rows)
     body = "".join(t.text for t in library)

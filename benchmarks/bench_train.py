@@ -50,6 +50,7 @@ import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -292,7 +293,7 @@ def nanogpt(train: torch.Tensor, val: torch.Tensor, vocab: int, minutes: float, 
 def side_by_side(library: Library, budgets: list[float]) -> None:
     """Ours (sized by `poet train`'s rule for each budget) and nanoGPT's recipe on the same split, each
     budget a run of its own, one after the other; whole-split held-out loss and chars/s."""
-    train, val = library.split(0.1)
+    train, val = (torch.from_numpy(part.take(np.arange(len(part)))) for part in library.split(0.1))
     rows = []
     for m in budgets:
         ours = quality(library, m, 0.1, None, min(1.0, m / 4), "tiny-shakespeare, sized")
@@ -476,8 +477,8 @@ def main() -> None:
                      args.device)  # fmt: skip
     if args.only in (None, "library"):
         library = build(WOMEN_WRITERS)
-        chars = sum(len(t.text) for t in library.texts)
-        quality(library, max(args.minutes), 0.05, 1_000_000, 1.0, f"women_writers ({len(library.texts)} books, {chars:,} chars)")
+        quality(library, max(args.minutes), 0.05, 1_000_000, 1.0,
+                f"women_writers ({len(library.entries)} books, {library.chars:,} chars)")
     if args.only in (None, "scaling"):
         scaling(args.nproc or 2, args.steps, args.device)
     if args.only in (None, "regularisers"):

@@ -4,7 +4,7 @@ tests hold the index to, and the small random libraries they draw."""
 from hypothesis import strategies as st
 
 from torch_poet.attribution import Index
-from torch_poet.library import Text
+from torch_poet.library import Library, Text
 
 
 def fold_reference(s: str) -> tuple[str, list[int]]:
@@ -59,7 +59,7 @@ def occurrences(texts: list[Text], quote: str) -> list[tuple[str, int]]:
 
 
 def check(texts: list[Text], text: str, min_quote: int) -> None:
-    spans = Index.build(texts).segment(text, min_quote, max_sources=10**9)
+    spans = Index.build(Library.from_texts(texts)).segment(text, min_quote, max_sources=10**9)
     assert "".join(s.text for s in spans) == text
     assert all(a.end == b.start for a, b in zip(spans, spans[1:]))
     assert all(s.quoted or t.quoted for s, t in zip(spans, spans[1:]))  # original stretches are merged
@@ -74,7 +74,7 @@ def check(texts: list[Text], text: str, min_quote: int) -> None:
 
 
 ALPHABET = "ab éß\n-’"
-corpora = st.lists(st.text(ALPHABET, max_size=60), max_size=4).map(
+corpora = st.lists(st.text(ALPHABET, max_size=60), min_size=1, max_size=4).map(
     lambda ts: [Text(f"k{i}", f"Title {i}", "Author", t) for i, t in enumerate(ts)]
 )
 generated = st.text(ALPHABET + "xé\u4e00 '\t", max_size=80)

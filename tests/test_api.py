@@ -7,7 +7,7 @@ from torch_poet import LibrarySpec, Poet, Start, Trainer, build_library, model_d
 
 def test_build_train_load_generate_highlight(gutenberg_server):
     library = build_library(LibrarySpec(books=[946]), gutenberg_server.url)  # Lady Susan
-    assert [t.title for t in library.texts] == ["Lady Susan"] and library.texts[0].author == "Austen, Jane"
+    assert [e.title for e in library.entries] == ["Lady Susan"] and library.entries[0].author == "Austen, Jane"
     where = model_dir("api", "tiny")
     settings = dict(layers=1, hidden=32, steps=40, batch_size=8, seq_len=32, snapshot_every=1e9, precision="fp32")
     history = Trainer(library, Start.resolve(where, settings), log=lambda m: None).run()
@@ -17,7 +17,7 @@ def test_build_train_load_generate_highlight(gutenberg_server):
     text = poet.generate("Lady ", 200, temperature=0.8, seed=1)
     assert len(text) == 200 and text == poet.generate("Lady ", 200, temperature=0.8, seed=1)
 
-    passage = library.texts[0].text[5000:5200]
+    passage = library.text(0, 5000, 5200)
     shown = poet.highlight("<script>alert(1)</script> " + passage + " & ours")
     html = shown._repr_html_()
     assert "Austen, Jane: Lady Susan" in html and "gutenberg.org/ebooks/946" in html  # the legend, linked

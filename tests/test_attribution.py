@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from torch_poet.attribution import Index, summary
-from torch_poet.library import Text
+from torch_poet.library import Library, Text
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 EPUB = SHARED / "gutenberg" / "cache" / "epub"
@@ -26,7 +26,7 @@ def books():
 
 
 def test_passage_from_pride_and_prejudice_is_one_quote(books):
-    index = Index.build(books)
+    index = Index.build(Library.from_texts(books))
     pride = books[0].text
     offset = pride.index("It is a truth universally acknowledged")
     passage = pride[offset : offset + 300]
@@ -42,7 +42,7 @@ def test_offsets_are_characters_in_non_ascii_books(books):
     offset = faust.index("Habe nun, ach!")
     assert faust[:offset].encode() != faust[:offset].encode("latin-1")  # umlauts before it: bytes != chars
     passage = faust[offset : offset + 120]
-    [quote] = [s for s in Index.build(books).segment("Öäü ßxq\u4e00" + passage + "\u4e00qxz") if s.quoted]
+    [quote] = [s for s in Index.build(Library.from_texts(books)).segment("Öäü ßxq\u4e00" + passage + "\u4e00qxz") if s.quoted]
     assert quote.text == passage
     assert [(s.key, s.offset) for s in quote.sources] == [("pg2229", offset)]
 
@@ -64,7 +64,7 @@ def cleaned(book_id: int) -> Text:
 def library_index():
     if not EPUB.is_dir():
         pytest.skip(f"no Gutenberg sample at {EPUB}")
-    return Index.build([cleaned(i) for i in LIBRARY])
+    return Index.build(Library.from_texts([cleaned(i) for i in LIBRARY]))
 
 
 def passages(text: str, count: int = 10, size: int = 2000) -> list[str]:
@@ -129,7 +129,7 @@ def test_copied_passages_are_found_whole_despite_layout_and_typos(library_index)
 def test_the_first_sentence_of_pride_and_prejudice_is_one_quote():
     if not EPUB.is_dir():
         pytest.skip(f"no Gutenberg sample at {EPUB}")
-    index = Index.build([cleaned(1342), cleaned(768)])
+    index = Index.build(Library.from_texts([cleaned(1342), cleaned(768)]))
     sentence = (
         "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
         "must be in want of a wife."

@@ -6,12 +6,16 @@ import pytest
 
 from torch_poet.attribution import CONTEXT, Index
 from torch_poet.errors import PoetError
-from torch_poet.library import Text
+from torch_poet.library import Library, Text, prepare
+
+
+def prepared(texts: list[Text], cache) -> Library:
+    return prepare([lambda t=t: t for t in texts], cache=cache, log=lambda m: None)
 
 
 def test_sources_are_capped_and_counted():
     texts = [Text("a", "A", "Author", "the cat sat. " * 30), Text("b", "B", "Author", "a cat sat. " * 30)]
-    [span] = Index.build(texts).segment("cat sat. ", 5, max_sources=40)
+    [span] = Index.build(Library.from_texts(texts)).segment("cat sat. ", 5, max_sources=40)
     assert span.count == 60 and len(span.sources) == 40
     assert [s.offset for s in span.sources[:3]] == [4, 17, 30] and span.books == ("a", "b")
     first = span.sources[1]
@@ -19,48 +23,65 @@ def test_sources_are_capped_and_counted():
     assert len(span.sources[-1].after) == CONTEXT
 
 
-def test_cache_loads_the_same_index_and_rebuilds_for_a_changed_library(tmp_path):
+def test_the_index_is_kept_beside_its_library_and_mapped_not_read(tmp_path):
     texts = [
         Text("a", "A", "", "It was the best of times, it was the worst of times"),
         Text("b", "B", "", "Äpfel, Birnen"),
     ]
     generated = "xx it was the worst of times and Äpfel, Birnen yy"
+    library = prepared(texts, tmp_path)
     said = []
-    built = Index.cached(tmp_path, texts, log=said.append)
+    built = Index.cached(library, log=said.append)
     assert said == ["building the attribution index (first time only)"]
-    arrays = ["alphabet", "calibration", "codes", "drops", "sa"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{a}.npy" for a in arrays] + ["meta.json"])
+    path = library.home / "index"
+    arrays = ["alphabet", "calibration", "codes.0", "drops", "head.0", "sa.0", "sizes"]
+    assert sorted(p.name for p in path.iterdir()) == sorted([f"{a}.npy" for a in arrays] + ["meta.json"])
     for name in arrays:  # plain arrays, no pickle
-        np.load(tmp_path / f"{name}.npy", allow_pickle=False)
-    loaded = Index.load(tmp_path, texts)
+        np.load(path / f"{name}.npy", allow_pickle=False)
+    loaded = Index.load(path, library)
+    assert isinstance(loaded.shards[0].sa, np.memmap) and isinstance(loaded.shards[0].head, np.memmap)
     assert loaded.threshold == built.threshold and loaded.rule() == built.rule()
     assert loaded.segment(generated, 5) == built.segment(generated, 5)
     with mock.patch.object(Index, "build", side_effect=AssertionError("rebuilt")):
-        assert Index.cached(tmp_path, texts).segment(generated) == built.segment(generated)
+        assert Index.cached(library).segment(generated) == built.segment(generated)
 
-    changed = [texts[0], Text("b", "B", "", "Äpfel, Birnen und Kirschen")]
+    changed = prepared([texts[0], Text("b", "B", "", "Äpfel, Birnen und Kirschen")], tmp_path)
     with pytest.raises(PoetError, match="another library"):
-        Index.load(tmp_path, changed)
-    rebuilt = Index.cached(tmp_path, changed)
+        Index.load(path, changed)  # another library's index, given to this one
+    rebuilt = Index.cached(changed)
     assert rebuilt.segment("und Kirschen!")[0].text == "und Kirschen"
-    assert Index.load(tmp_path, changed).segment("und Kirschen!") == rebuilt.segment("und Kirschen!")
+    assert Index.load(changed.home / "index", changed).segment("und Kirschen!") == rebuilt.segment("und Kirschen!")
 
-    (tmp_path / "sa.npy").write_bytes(b"damaged")
+    (changed.home / "index" / "sa.0.npy").write_bytes(b"damaged")
     with pytest.raises(PoetError, match="cannot read"):
-        Index.load(tmp_path, changed)
-    assert Index.cached(tmp_path, changed).segment(generated) == rebuilt.segment(generated)
+        Index.load(changed.home / "index", changed)
+    assert Index.cached(changed).segment(generated) == rebuilt.segment(generated)
 
 
-def test_an_index_in_the_old_format_is_rebuilt_once_with_a_notice(tmp_path):
-    texts = [Text("a", "A", "", "It was the best of times, it was the worst of times")]
-    Index.cached(tmp_path, texts)
-    meta = json.loads((tmp_path / "meta.json").read_text())
-    (tmp_path / "meta.json").write_text(json.dumps({**meta, "format": 1}))  # as the first version wrote it
-    (tmp_path / "drops.npy").unlink()
+def test_a_sharded_index_is_saved_and_loaded_whole(tmp_path):
+    texts = [Text(f"t{i}", f"T{i}", "", f"book {i}: It was the best of times, it was the worst of times. " * 5)
+             for i in range(5)]  # fmt: skip
+    library = prepared(texts, tmp_path)
+    built = Index.build(library, most=700)
+    assert len(built.shards) == 3
+    built.save(tmp_path / "sharded")
+    loaded = Index.load(tmp_path / "sharded", library)
+    generated = "so book 3: It was the best of times, it was the worst of times. zz It was the worst of times. zz"
+    assert loaded.segment(generated, 8, max_sources=100) == built.segment(generated, 8, max_sources=100)
+    common = loaded.segment(generated, 8, max_sources=100)[3]
+    assert "was the worst of times." in common.text and {s.key for s in common.sources} == {f"t{i}" for i in range(5)}
+
+
+def test_an_index_in_an_old_format_is_rebuilt_once_with_a_notice(tmp_path):
+    library = prepared([Text("a", "A", "", "It was the best of times, it was the worst of times")], tmp_path)
+    path = library.home / "index"
+    Index.cached(library)
+    meta = json.loads((path / "meta.json").read_text())
+    (path / "meta.json").write_text(json.dumps({**meta, "format": 2}))  # as the version before shards wrote it
     said = []
-    index = Index.cached(tmp_path, texts, log=said.append)
-    assert said == [f"the attribution index in {tmp_path} was built by an older version: rebuilding it (once)"]
+    index = Index.cached(library, log=said.append)
+    assert said == [f"the attribution index in {path} was built by an older version: rebuilding it (once)"]
     assert index.segment("so it was the worst of times!", 10)[1].text == " it was the worst of times"
     said.clear()
-    Index.cached(tmp_path, texts, log=said.append)
+    Index.cached(library, log=said.append)
     assert said == []

@@ -5,8 +5,9 @@ from attribution_reference import check, corpora, generated
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torch_poet.attribution import Index, Segmenter, Span, segment, summary
-from torch_poet.library import Text
+from torch_poet.attribution import Index, Segmenter, segment, summary
+from torch_poet.errors import PoetError
+from torch_poet.library import Library, Text
 
 
 @settings(max_examples=150, deadline=None)
@@ -19,7 +20,7 @@ def test_segment_equals_reference(texts, text, min_quote):
 @given(corpora, generated, st.integers(1, 12), st.data())
 def test_pieces_segment_like_the_whole(texts, text, min_quote, data):
     """A text fed in pieces (a stream, a file in chunks) gives the spans of the whole text."""
-    index = Index.build(texts)
+    index = Index.build(Library.from_texts(texts))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=6)))
     segmenter = index.segmenter(min_quote)
     got = []
@@ -33,7 +34,7 @@ def test_pieces_segment_like_the_whole(texts, text, min_quote, data):
 def test_long_inputs_go_in_bounded_chunks():
     """A text many chunks long: the quote that crosses chunk borders is whole, the work is per chunk."""
     book = "".join(f"line {i} of a book that goes on; " for i in range(3000))
-    index = Index.build([Text("a", "A", "", book)], calibrate=False)
+    index = Index.build(Library.from_texts([Text("a", "A", "", book)]), calibrate=False)
     noise = "qzx" * 30_000
     text = noise + book[5000:95000] + noise
     with (
@@ -50,20 +51,19 @@ def test_long_inputs_go_in_bounded_chunks():
 
 
 def test_edge_cases():
-    assert Index.build([]).segment("abc") == [Span(0, 3, "abc")]
-    index = Index.build([Text("a", "A", "", "hello world"), Text("b", "B", "", "")])
+    index = Index.build(Library.from_texts([Text("a", "A", "", "hello world"), Text("b", "B", "", "")]))
     assert index.segment("") == []
     assert index.segment("say hello world!", 5)[1].text == "hello world"
     assert index.segment("hello worldhello", 5)[0].text == "hello world"  # no match across the separator
     assert index.segment("say hello\n\n  world!", 5)[1].text == "hello\n\n  world"  # layout-blind
     with pytest.raises(ValueError):
         index.segment("hello", 0)
-    with pytest.raises(ValueError):
-        Index.build([Text("a", "A", "", "x"), Text("a", "B", "", "y")])
+    with pytest.raises(PoetError, match="names a twice"):
+        Index.build(Library.from_texts([Text("a", "A", "", "x"), Text("a", "B", "", "y")]))
 
 
 def test_phrases_are_shown_but_not_counted():
-    index = Index.build([Text("a", "A", "", "the quiet morning light fell on the garden wall")], calibrate=False)
+    index = Index.build(Library.from_texts([Text("a", "A", "", "the quiet morning light fell on the garden wall")]), calibrate=False)
     text = "zz the quiet morning light zz fell on the qq"
     plain = index.segment(text, 20)
     assert [s.text for s in plain if s.quoted] == ["the quiet morning light "]

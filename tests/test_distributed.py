@@ -123,7 +123,11 @@ def test_a_dead_worker_stops_the_job_with_one_clear_line(tmp_path, env, book):
     args = [*without_option(ARGS, "--snapshot-every"), "--snapshot-every", "0.005", "--file", str(book), "--nproc", "2"]
     proc = poet(*args, env=env)
     wait_for_snapshot(model_dir, timeout=120)
-    rank1 = next(pid for pid in worker_pids(proc.pid) if environ(pid).get("RANK") == "1")
+    workers = worker_pids(proc.pid)
+    mapped = [{line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+               if line.endswith("tokens.bin")} for pid in workers]  # fmt: skip
+    assert len(workers) == 2 and mapped[0] == mapped[1] and len(mapped[0]) == 1  # both map the one prepared library
+    rank1 = next(pid for pid in workers if environ(pid).get("RANK") == "1")
     t = time.monotonic()
     os.kill(rank1, signal.SIGKILL)
     _, err = proc.communicate(timeout=60)  # no hang: the launcher stops rank 0 too

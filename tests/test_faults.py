@@ -25,7 +25,7 @@ import pytest
 import torch
 from conftest import GUTENBERG, SHARED, Reply, poet
 from fastapi.testclient import TestClient
-from helpers import trainer
+from helpers import AUSTEN, trainer
 from safetensors.torch import save_file
 
 from torch_poet.attribution import Index
@@ -40,7 +40,7 @@ from torch_poet.errors import PoetError
 from torch_poet.gutenberg import Mirror, download, load_catalog
 from torch_poet.gutenberg.catalog import MAX_CATALOG_BYTES
 from torch_poet.gutenberg.fetch import MAX_BOOK_BYTES
-from torch_poet.library import Library, Text, build, read_file
+from torch_poet.library import Library, Text, build, open_prepared, prepare, read_file
 from torch_poet.model import CharRNN, ModelConfig
 from torch_poet.paths import atomic_write
 from torch_poet.poet import Poet
@@ -570,6 +570,47 @@ INDEXED = [Text("a", "A", "", "It was the best of times, it was the worst of tim
            Text("b", "B", "", "There was no possibility of taking a walk that day. " * 20)]  # fmt: skip
 
 
+def test_a_full_disk_while_a_library_is_prepared_says_the_space_needed_and_leaves_nothing(tmp_path, env):
+    book = tmp_path / "book.txt"
+    book.write_text((SHARED / "corpora/tiny-shakespeare.txt").read_text())  # 1.1 MB: more than the disk holds
+    cache = tmp_path / "small-cache"
+    result, files = in_small_disk(cache, 512, "train", "--project", "p", "--file", str(book), "--cache", str(cache),
+                                  "--steps", "1", env=env)  # fmt: skip
+    one_line_error(result, "the disk is full: preparing the library in", "needs about 1 MB there",
+                   "set POET_CACHE to a larger disk")  # fmt: skip
+    assert not [name for name in files if "tmp" in name or name.endswith(".bin")], files  # no temp, no half library
+    assert not (tmp_path / "home" / "projects" / "p").exists()  # nothing of the model written before it
+
+
+INDEXING = """
+import sys
+from torch_poet.attribution import Index
+from torch_poet.library import Text, prepare
+body = open(sys.argv[1]).read()
+library = prepare([lambda i=i: Text(f"t{i}", "", "", body[i * 1000:] + body[: i * 1000]) for i in range(4)],
+                  log=lambda m: None)
+Index.cached(library)
+print(library.home)
+"""
+
+
+def test_a_kill_at_any_moment_of_an_index_build_then_a_rerun_completes(tmp_path, env):
+    book = tmp_path / "book.txt"
+    book.write_text((SHARED / "corpora/tiny-shakespeare.txt").read_text())
+    cmd = [sys.executable, "-c", INDEXING, str(book)]
+    for delay in (1.0, 2.0, 3.0, 4.0):  # while preparing, sorting, calibrating, saving
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        p.kill()
+        p.wait()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    library = open_prepared(Path(done.stdout.strip()))
+    index = Index.load(library.home / "index", library)  # whole, and calibrated
+    assert index.rule().calibrated and index.segment(library.text(2, 500, 700))[0].sources
+    assert not [q.name for q in (library.home / "index").iterdir() if "tmp" in q.name]
+
+
 def test_an_index_that_cannot_be_saved_is_used_all_the_same_and_leaves_no_temp(tmp_path, monkeypatch):
     """A full disk (every write answered with ENOSPC) while the index is saved: one warning, no temp file, and
     highlighting works from the index in memory."""
@@ -583,21 +624,25 @@ def test_an_index_that_cannot_be_saved_is_used_all_the_same_and_leaves_no_temp(t
         return os.open("/dev/full", os.O_WRONLY), name
 
     said = []
+    library = prepare([lambda t=t: t for t in INDEXED], log=said.append)
     with monkeypatch.context() as mp:
         mp.setattr("tempfile.mkstemp", full_mkstemp)
-        index = Index.cached(tmp_path / "index", INDEXED, log=said.append)
+        index = Index.cached(library, log=said.append)
     assert said[0] == "building the attribution index (first time only)"
-    assert said[1].startswith("warning: the attribution index could not be saved (the disk is full: cannot write")
+    assert said[1].startswith("warning: the attribution index could not be saved (the disk is full: the attribution "
+                              "index needs about 0 MB in ")  # fmt: skip
     assert index.segment("so it was the worst of times, it was")[1].sources  # it works from memory
-    assert not [p.name for p in (tmp_path / "index").iterdir()]  # no temp file, no half index
+    assert not [p.name for p in (library.home / "index").iterdir()]  # no temp file, no half index
 
 
 def test_a_damaged_or_implausible_index_is_rebuilt_and_leftovers_removed(tmp_path):
-    path = tmp_path / "index"
-    good = Index.cached(path, INDEXED)
+    library = prepare([lambda t=t: t for t in INDEXED], log=lambda m: None)
+    path = library.home / "index"
+    good = Index.cached(library)
     meta = json.loads((path / "meta.json").read_text())
     breakages = {
-        "sa.npy empty": lambda: (path / "sa.npy").write_bytes(b""),
+        "sa.npy empty": lambda: (path / "sa.0.npy").write_bytes(b""),
+        "head.npy cut short": lambda: np.save(path / "head.0.npy", np.load(path / "head.0.npy")[:-1]),
         "calibration missing": lambda: (path / "meta.json").write_text(json.dumps({**meta, "calibration": None})),
         "scale -1": lambda: (path / "meta.json").write_text(
             json.dumps({**meta, "calibration": {**meta["calibration"], "scale": -1}})),
@@ -605,35 +650,47 @@ def test_a_damaged_or_implausible_index_is_rebuilt_and_leftovers_removed(tmp_pat
             json.dumps({**meta, "calibration": {**meta["calibration"], "scale": float("nan")}})),
         "passages wrong": lambda: (path / "meta.json").write_text(
             json.dumps({**meta, "calibration": {**meta["calibration"], "passages": [1, 2]}})),
-        "sa out of range": lambda: np.save(path / "sa.npy", np.full_like(np.load(path / "sa.npy"), 10**6)),
+        "sa out of range": lambda: np.save(path / "sa.0.npy", np.full_like(np.load(path / "sa.0.npy"), 10**6)),
     }  # fmt: skip
     for why, breaks in breakages.items():
         breaks()
         (path / ".sa.npy.abc123.tmp").write_bytes(b"a save a kill cut short")
         (path / "codes.999.tmp.npy").write_bytes(b"an older version's")
         with pytest.raises(PoetError, match="cannot read the attribution index"):
-            Index.load(path, INDEXED)
+            Index.load(path, library)
         said = []
-        rebuilt = Index.cached(path, INDEXED, log=said.append)
+        rebuilt = Index.cached(library, log=said.append)
         assert len(said) == 1 and said[0].endswith(": rebuilding it"), (why, said)
         assert rebuilt.rule() == good.rule() and rebuilt.rule().calibrated, why  # not "set by --min-quote"
         assert not [p.name for p in path.iterdir() if "tmp" in p.name], why
 
 
 def test_a_book_file_changed_after_training_is_said_in_one_line(serve_home, tmp_path, env):
+    """The prepared library keeps the texts as trained, so quotes are traced to them whatever became of the files;
+    where it must be prepared again from the files, a changed one is said."""
     home = tmp_path / "home"
     shutil.copytree(serve_home, home)
+    kept = {**env, "POET_HOME": str(home), "POET_CACHE": str(tmp_path / "kept-cache")}
+    highlight = [sys.executable, "-m", "torch_poet", "highlight", "--project", "test", "--model", "tiny", "--json", "-"]
+    appended = "An appended sentence, never trained on."
+
+    def quoted(environ: dict) -> list[str]:
+        r = subprocess.run(highlight, input=AUSTEN[:80] + " " + appended, env=environ, capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return [s["text"] for s in json.loads(r.stdout)["spans"] if s["quoted"]]
+
     config = json.loads((home / "projects/test/tiny/config.json").read_text())
-    (book,) = [t["path"] for t in config["library"]["texts"] if t["key"] == "file:austen.txt"]
-    changed = tmp_path / "austen.txt"
-    changed.write_text(Path(book).read_text() + "An appended sentence, never trained on.\n")
-    for t in config["library"]["texts"]:
-        if t["key"] == "file:austen.txt":
-            t["path"] = str(changed)
+    (book,) = [t for t in config["library"]["texts"] if t["key"] == "file:austen.txt"]
+    copy = tmp_path / "austen.txt"  # the model's own copy of the book, to change
+    copy.write_text(Path(book["path"]).read_text())
+    book["path"] = str(copy)
     (home / "projects/test/tiny/config.json").write_text(json.dumps(config))
-    shutil.rmtree(home / "projects/test/tiny/index", ignore_errors=True)
+    assert quoted(kept)  # the library is prepared from the files as trained
+    copy.write_text(copy.read_text() + appended + "\n")
+    assert not any(appended in q for q in quoted(kept))  # traced to the text as trained, not to the changed file
     r = run("highlight", "--project", "test", "--model", "tiny", "-", env={**env, "POET_HOME": str(home)})
-    one_line_error(r, "austen.txt has changed since the model was trained on it")
+    one_line_error(r, "austen.txt has changed since the model was trained on it")  # a fresh cache: from the files
     r = run("generate", "--project", "test", "--model", "tiny", "--length", "20", env={**env, "POET_HOME": str(home)})
     assert r.returncode == 0 and "quotes will not be highlighted" in r.stderr and "has changed" in r.stderr
 
@@ -644,7 +701,7 @@ def test_two_texts_of_one_name_are_two_texts_and_one_named_twice_is_one(tmp_path
         (tmp_path / folder / "x.txt").write_text(f"The {folder} book. " * 400)
     a, b = str(tmp_path / "a/x.txt"), str(tmp_path / "b/x.txt")
     library = build(LibrarySpec(files=[a, a, b], dirs=[str(tmp_path / "b")]))
-    assert [t.key for t in library.texts] == ["file:a/x.txt", "file:b/x.txt"]
+    assert [e.key for e in library.entries] == ["file:a/x.txt", "file:b/x.txt"]
     with pytest.raises(PoetError, match="names t twice"):
         Library.from_texts([Text("t", "", "", "one"), Text("t", "", "", "two")])
     train = ["train", "--project", "p", "--file", a, "--file", b, "--file", a, "--layers", "1", "--hidden", "16",
@@ -767,7 +824,7 @@ def slow_home(tmp_path_factory) -> Path:
     d = home / "projects/slow/m"
     for which in ("best", "last"):
         save_snapshot(d / f"{which}.safetensors", CharRNN(shape), None, {"step": 0}, {})
-    spec = {"spec": {}, "texts": library.record(), "fingerprint": library.fingerprint()}
+    spec = {"spec": {}, "texts": library.record(), "fingerprint": library.fingerprint}
     write_json(d / "config.json", {"model": asdict(shape), "train": {}, "vocab": library.vocab, "library": spec})
     return home
 

@@ -179,7 +179,7 @@ def test_highlight_finds_quotes_and_sources(poet):
     ]
     assert quotes[0].sources[0].key == "file:austen.txt" and quotes[1].sources[0].key == "file:bronte.txt"
     assert "".join(s.text for s in h.spans) == text
-    assert (poet.dir / "index").is_dir()
+    assert (poet.library().home / "index" / "meta.json").is_file()  # kept beside the prepared library
     assert "<span" in h._repr_html_() and "austen" in str(h)
     body, legend = ansi_parts(h.spans, color=False)  # as the CLI and chat print them
     assert re.sub(r"[«»]|\[\d\]", "", body) == text

@@ -7,7 +7,7 @@ import pytest
 
 from torch_poet import render
 from torch_poet.attribution import Index
-from torch_poet.library import Text
+from torch_poet.library import Library, Text
 from torch_poet.render import Highlighted, ansi, highlight_data, html, html_page
 
 PRIDE = (
@@ -27,7 +27,7 @@ GENERATED = (  # U+4E00 is in neither text, so it ends any quote
 
 @pytest.fixture
 def spans():
-    return Index.build(TEXTS).segment(GENERATED, 10)
+    return Index.build(Library.from_texts(TEXTS)).segment(GENERATED, 10)
 
 
 def test_fixture_has_a_quote_from_each_book(spans):
@@ -89,7 +89,7 @@ def test_no_color_env_and_flag_give_markers_instead(spans, monkeypatch):
 
 def test_ansi_reopens_colour_on_each_line_and_defuses_escapes(monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
-    spans = Index.build(TEXTS).segment("a wife.\nHowever little known\x1b[2J", 10)
+    spans = Index.build(Library.from_texts(TEXTS)).segment("a wife.\nHowever little known\x1b[2J", 10)
     out = ansi(spans)
     assert "wife.\x1b[0m\n\x1b[48;5;229;38;5;16mHowever" in out
     assert "\x1b[2J" not in out and "␛[2J" in out
@@ -105,12 +105,12 @@ def test_highlighted_prints_ansi_and_shows_html_in_jupyter(spans, monkeypatch):
 
 def test_plain_text_and_empty_input():
     assert '<div class="poet-text"></div>' in html([]) and "0.0% of 0 chars quoted in 0 quotes" in html([])
-    assert ansi(Index.build(TEXTS).segment("xyz"), color=False) == "xyz\n\n0.0% of 3 chars quoted in 0 quotes"
+    assert ansi(Index.build(Library.from_texts(TEXTS)).segment("xyz"), color=False) == "xyz\n\n0.0% of 3 chars quoted in 0 quotes"
 
 
 def test_the_legend_states_the_rule_and_one_book_needs_no_numbers(monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
-    index = Index.build(TEXTS)
+    index = Index.build(Library.from_texts(TEXTS))
     text = "Zq: It is a truth universally acknowledged, that a single man in possession of a good fortune \u4e00"
     rule = index.rule()
     spans = index.segment(text)
@@ -125,7 +125,7 @@ def test_the_legend_states_the_rule_and_one_book_needs_no_numbers(monkeypatch):
 
 def test_phrases_are_faint_and_not_in_the_legend(monkeypatch):
     monkeypatch.delenv("NO_COLOR", raising=False)
-    spans = Index.build(TEXTS).segment("zz the minds & friends zz in possession of a good fortune zz", 25, phrases=True)
+    spans = Index.build(Library.from_texts(TEXTS)).segment("zz the minds & friends zz in possession of a good fortune zz", 25, phrases=True)
     [quote] = [s for s in spans if s.quoted]
     [phrase] = [s for s in spans if s.phrase]
     assert quote.text == " in possession of a good fortune" and phrase.text == " the minds & friends"
@@ -142,7 +142,7 @@ def test_json_for_the_cli_and_api_and_its_lighter_form_for_the_web_page(spans):
     page = highlight_data(spans[2:], None, spans)  # a stream's newest spans, with the summary of all so far
     assert page["summary"] == data["summary"] and page["spans"][0] == data["spans"][2]
     assert page["spans"][1] == {**data["spans"][3], "before": NOTES[:52], "after": ""}
-    repeated = Index.build([Text("a", "A", "", "the cat sat. " * 3)]).segment("so the cat sat. ", 5)
+    repeated = Index.build(Library.from_texts([Text("a", "A", "", "the cat sat. " * 3)])).segment("so the cat sat. ", 5)
     [quote] = [s for s in highlight_data(repeated, None)["spans"] if s["quoted"]]
     assert quote["count"] == 2 and [s["offset"] for s in quote["sources"]] == [12]  # one source per book
 

@@ -70,12 +70,13 @@ def test_generate_is_the_python_api_with_its_quotes(client, same_model):
     spans, summary = answer["spans"], answer["summary"]
     assert "".join(s["text"] for s in spans) == answer["text"]
     assert summary["quotes"] == sum(s["quoted"] for s in spans) > 0  # this model recites its two short texts
-    books = {t.key: t for t in same_model.library().texts}
+    library = same_model.library()
+    books = {e.key: library.text(i) for i, e in enumerate(library.entries)}
     for span in spans:
         if span["quoted"]:  # the passage around each quote, for its hover card, is where the source says
             first = span["sources"][0]
             passage = span["before"] + first["text"] + span["after"]  # the book's own line breaks
-            assert books[first["key"]].text.find(passage) == first["offset"] - len(span["before"])
+            assert books[first["key"]].find(passage) == first["offset"] - len(span["before"])
             assert len({s["key"] for s in span["sources"]}) == len(span["sources"])  # one source per book
     austen = [s for s in summary["sources"] if s["key"] == "file:austen.txt"]
     assert austen and austen[0]["url"] == PRIDE_AND_PREJUDICE

@@ -3,10 +3,12 @@ validation figures, and it repeats from the seed (a run by shards resumes exactl
 
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 import torch
 from helpers import params
 
+from torch_poet.library import Part
 from torch_poet.model import CharRNN, ModelConfig
 from torch_poet.train.data import evaluate
 from torch_poet.train.loop import train_step
@@ -58,7 +60,8 @@ def test_dropout_by_shards_repeats_from_the_seed(shards):
 def test_validation_by_shards_scores_as_one_call(shards):
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(vocab_size=30, layers=2, hidden=24))
-    data = torch.randint(0, 30, (5000,))
+    tokens = torch.randint(0, 30, (5000,)).numpy()
+    data = Part(tokens, np.array([0]), np.array([5000]), np.array([5000]), np.array([0]))
     assert evaluate(model, data, 16, torch.float32, shards=shards) == pytest.approx(
         evaluate(model, data, 16, torch.float32), rel=1e-6
     )

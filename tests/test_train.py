@@ -237,7 +237,7 @@ def test_each_snapshot_measures_the_memorisation_of_a_sample(tmp_path):
         figures.longest,
         round(figures.per_1000, 2),
     )
-    assert (tmp_path / "m" / "index" / "meta.json").exists()  # the same cached index as Poet's
+    assert (t.library.home / "index" / "meta.json").exists()  # the same cached index as Poet's
     assert json.loads((tmp_path / "m" / "history.jsonl").read_text().splitlines()[-1])["quoted"] == row["quoted"]
 
 

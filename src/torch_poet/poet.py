@@ -149,15 +149,16 @@ class Poet:
     # --- attribution ------------------------------------------------------------------------------------------
 
     def library(self):
-        """The texts the model was trained on, re-read from the book cache and local files."""
+        """The library the model was trained on: its prepared files, prepared again from the book cache and local
+        files if they are gone (`library.reopen`)."""
         if self._library is None:
-            from .library import reload
+            from .library import reopen
 
-            record = self.config.get("library", {}).get("texts")
-            if not record:
+            library = self.config.get("library", {})
+            if not library.get("texts"):
                 raise PoetError("this model's config.json names no training texts, so quotes cannot be traced")
             try:
-                self._library = reload(record, self.vocab, self.source, self.cache)
+                self._library = reopen(library["texts"], library.get("fingerprint"), self.source, self.cache)
             except PoetError as e:
                 raise PoetError(f"cannot re-read the model's library ({e})") from None
         return self._library
@@ -169,12 +170,11 @@ class Poet:
         return readability(text, self.library().words)
 
     def index(self, log=None):
-        """The attribution index over the library, cached in <model dir>/index/ (built on first use)."""
+        """The attribution index over the library, kept beside the prepared library (built on first use)."""
         if self._index is None:
             from .attribution import Index
 
-            texts = self.library().texts
-            self._index = Index.build(texts) if self.dir is None else Index.cached(self.dir / "index", texts, log)
+            self._index = Index.cached(self.library(), log)
         return self._index
 
     def highlight(self, text: str, min_quote: int | None = None, phrases: bool = False):

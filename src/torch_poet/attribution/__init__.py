@@ -17,7 +17,7 @@ load, and name the books).
 
 from .calibration import CALIBRATION_CHARS, CHANCE, PASSAGE, Calibration
 from .folding import fold
-from .index import FORMAT, Index, StaleIndex, fingerprint
+from .index import FORMAT, Index, StaleIndex
 from .results import (
     CONTEXT,
     MAX_SOURCES,
@@ -52,7 +52,6 @@ __all__ = [
     "StaleIndex",
     "Summary",
     "Tally",
-    "fingerprint",
     "fold",
     "segment_stream",
     "select",

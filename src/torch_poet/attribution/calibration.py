@@ -1,7 +1,7 @@
 """Calibrated against chance: the quote length that unseen prose seldom reaches in this library.
 
-When the index is built, about half the library is indexed and passages of the other half (books it has never
-seen) are segmented; the default quote length is the shortest that marks at most CHANCE of their characters,
+When the index is built, about half the library (of a sample of its books, past SAMPLE_CHARS) is indexed and
+passages of the other half (books it has never seen) are segmented; the default quote length is the shortest that marks at most CHANCE of their characters,
 scaled to the whole library's size. Shorter matches are common phrases, shown faintly on request.
 """
 
@@ -13,16 +13,15 @@ from functools import cached_property
 
 import numpy as np
 
-from .folding import fold_texts
+from .folding import code_points, fold
 from .results import MIN_PHRASE, Figures
 from .segment import left_maximal, select
 from .suffix_array import SuffixArray
 
 CHANCE = 0.001  # the calibrated quote length lets unseen prose mark at most this share of its characters
 PASSAGE = 2_000  # characters per held-out passage in the calibration
-CALIBRATION_CHARS = (
-    200_000  # held-out characters measured at most: the threshold moves by a char or two from 100k to 800k
-)
+CALIBRATION_CHARS = 200_000  # held-out characters measured at most: the threshold moves a char or two, 100k to 800k
+SAMPLE_CHARS = 32_000_000  # books calibrated on at most: half indexed, half held out; scaled to the library
 
 
 @dataclass(frozen=True)
@@ -35,8 +34,9 @@ class Calibration:
     reach: int  # lengths at least this long were capped there: shared passages, not chance
 
     @classmethod
-    def measure(cls, bodies: Sequence[str]) -> Calibration:
-        """Index about half the library and measure how long the matches of passages of the rest get.
+    def measure(cls, bodies: Sequence[str], total: int | None = None) -> Calibration:
+        """Index about half the bodies and measure how long the matches of passages of the rest get, scaled to
+        `total` characters: the whole library, of which the bodies may be a sample (default: the bodies).
 
         Books go to the smaller side, longest first; a library of one book splits it in two."""
         bodies = [b for b in bodies if b]
@@ -45,11 +45,10 @@ class Calibration:
         indexed, held = [], []
         for body in sorted(bodies, key=lambda b: -len(b)):
             (indexed if sum(map(len, indexed)) <= sum(map(len, held)) else held).append(body)
-        folded, sizes, _ = fold_texts(indexed)
-        part = SuffixArray.build(folded, sizes)
+        part = SuffixArray.build(fold(code_points(b))[0] for b in indexed)
         measured = [part.match_lengths(p) for p in _passages(held, CALIBRATION_CHARS)]
         lengths = np.concatenate(measured) if measured else np.zeros(0, np.int64)
-        scale = sum(map(len, bodies)) / max(sum(map(len, indexed)), 1)
+        scale = (total or sum(map(len, bodies))) / max(sum(map(len, indexed)), 1)
         return cls(np.minimum(lengths, 255).astype(np.uint8), tuple(len(m) for m in measured), scale, part.stop)
 
     @cached_property

@@ -6,7 +6,7 @@ ones, so spans and source offsets point into the real texts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -27,18 +27,14 @@ def code_points(s: str) -> np.ndarray:
     return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
 
-def fold(points: np.ndarray, first: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(the folded code points, which original positions they come from as a keep mask).
-
-    first marks positions that begin a text, where no run continues from the character before."""
+def fold(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the folded code points of one text, which original positions they come from as a keep mask)."""
     if points.dtype == np.uint16:
         p = _FOLD16[points]
     else:
         p = np.where(points <= 0x3000, _FOLD[np.minimum(points, 0x3000)], points).astype(np.uint32)
     space, hyphen = p == ord(" "), p == ord("-")
     run_space, run_hyphen = space[1:] & space[:-1], hyphen[1:] & hyphen[:-1]  # position i+1 continues a run
-    if first is not None:
-        run_space[first[1:]] = run_hyphen[first[1:]] = False
     keep = np.ones(len(p), dtype=bool)
     keep[1:] = ~(run_space | run_hyphen)
     dash = np.flatnonzero(run_hyphen & keep[:-1])  # a hyphen that a run continues, and that starts it
@@ -46,15 +42,19 @@ def fold(points: np.ndarray, first: np.ndarray | None = None) -> tuple[np.ndarra
     return p[keep], keep
 
 
-def fold_texts(bodies: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The texts folded one by one and joined: (the folded code points, each text's folded size, and the folded
-    position of the first character after each dropped one, the texts joined without separators)."""
-    lengths = np.array([len(b) for b in bodies], dtype=np.int64)
-    points = code_points("".join(bodies))
-    first = np.zeros(len(points), dtype=bool)
-    first[(np.cumsum(lengths) - lengths)[lengths > 0]] = True
-    folded, keep = fold(points, first)
-    dropped = np.flatnonzero(~keep)
-    in_text = np.searchsorted(np.cumsum(lengths), dropped, side="right")
-    sizes = lengths - np.bincount(in_text, minlength=len(bodies))[: len(bodies)]
-    return folded, sizes, dropped - np.arange(len(dropped))
+def folded_alphabet(points: np.ndarray) -> np.ndarray:
+    """Every code point that texts of these characters can hold once folded (an em dash where '-' is)."""
+    points = points.astype(np.uint32)
+    folded = np.where(points <= 0x3000, _FOLD[np.minimum(points, 0x3000)], points)
+    dash = [_EM_DASH] if (points == ord("-")).any() else []
+    return np.unique(np.concatenate([folded, np.array(dash, np.uint32)]))
+
+
+def fold_texts(texts: Iterable[np.ndarray], drops: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """Each text's code points folded, as they come; `drops` gets, text by text, the folded position of the first
+    character after each dropped one, in that text."""
+    for points in texts:
+        folded, keep = fold(points)
+        dropped = np.flatnonzero(~keep)
+        drops.append(dropped - np.arange(len(dropped)))
+        yield folded

@@ -1,46 +1,54 @@
-"""The attribution index of a library: built once (and calibrated), saved next to the model, and asked where
-each quote comes from.
+"""The attribution index of a library: built once (and calibrated) beside the prepared library, memory-mapped
+by every process that asks where a quote comes from.
 
-`Index.segment` splits a text into quotes, common phrases and original stretches (`segment.Segmenter`);
-the suffix array (`suffix_array.SuffixArray`) finds the matches, and the index names their books and offsets.
+`Index.segment` splits a text into quotes, common phrases and original stretches (`segment.Segmenter`); the
+suffix arrays (`suffix_array.SuffixArray`) find the matches, and the index names their books and offsets. A
+library larger than one shard (what fits in memory to sort, 2^31 characters at most) has several, each over
+consecutive texts, queried one after the other: the result is the one index over everything would give.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import PoetError
+from ..library import Library
 from ..paths import atomic_write, exclusive
-from .calibration import Calibration
-from .folding import fold_texts
+from .calibration import SAMPLE_CHARS, Calibration
+from .folding import fold_texts, folded_alphabet
 from .results import CONTEXT, MAX_SOURCES, MIN_PHRASE, Figures, Rule, Source, Span
 from .segment import Segmenter
 from .suffix_array import SuffixArray, text_starts
 
-if TYPE_CHECKING:
-    from ..library import Text
-
-FORMAT = 2  # bump when the files written by Index.save change meaning
+FORMAT = 3  # bump when the files written by Index.save change meaning
+BYTES_PER_CHAR = 6  # what building a shard holds per character: its codes and its suffix array, with room
 
 
-def fingerprint(texts: Sequence[Text]) -> str:
-    """What the index depends on: the keys and texts, in order (titles and urls may change freely)."""
-    h = hashlib.sha256(f"torch-poet attribution index {FORMAT}\n".encode())
-    for t in texts:
-        data = t.text.encode("utf-8", "surrogatepass")
-        h.update(f"{t.key}\0{len(data)}\0".encode("utf-8", "surrogatepass"))
-        h.update(data)
-    return h.hexdigest()
+def shard_chars() -> int:
+    """The most characters one shard holds: a quarter of the machine's memory to sort in, 2^31 at most (the
+    suffix array's int32 positions)."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return int(min(2**31 - 2**16, memory // 4 // BYTES_PER_CHAR))
+
+
+def _sample(library: Library) -> tuple[list[str], int]:
+    """The texts to calibrate on (all of a library of up to SAMPLE_CHARS; past it, books drawn at random from all
+    of it, SAMPLE_CHARS in all: the cost stays bounded) and the library's size, which the figures are scaled to."""
+    bodies, size = [], 0
+    for i in np.random.default_rng(0).permutation(len(library.entries)).tolist():
+        if size >= SAMPLE_CHARS:
+            break
+        bodies.append(library.text(i, 0, SAMPLE_CHARS - size))
+        size += len(bodies[-1])
+    return bodies, library.chars
 
 
 class StaleIndex(PoetError):
@@ -48,59 +56,83 @@ class StaleIndex(PoetError):
 
 
 class Index:
-    """The training texts and the suffix array over them: `segment` finds the quotes in a text, `sources` names
+    """A library and the suffix arrays over its texts: `segment` finds the quotes in a text, `sources` names
     the books and offsets they come from."""
 
-    def __init__(
-        self, texts: Sequence[Text], suffixes: SuffixArray, drops: np.ndarray, calibration: Calibration | None = None
-    ):
-        self.texts = list(texts)
-        self.suffixes = suffixes
+    def __init__(self, library: Library, shards: Sequence[SuffixArray], bounds: Sequence[int], sizes: np.ndarray,
+                 drops: np.ndarray, calibration: Calibration | None = None):  # fmt: skip
+        self.library = library
+        self.shards = list(shards)
+        self.bounds = list(bounds)  # shard k indexes texts [bounds[k], bounds[k + 1])
+        self.sizes = sizes  # each text's folded size
         self.drops = drops  # folded positions (texts joined without separators) after each dropped character
         self.calibration = calibration
-        lengths = np.array([len(t.text) for t in self.texts], dtype=np.int64)
+        lengths = np.array([e.chars for e in library.entries], dtype=np.int64)
         self.origins = np.cumsum(lengths) - lengths  # where each original text begins, joined without separators
-        codes, n = suffixes.codes, len(suffixes.sa)
-        folded = np.diff(np.append(np.flatnonzero(codes[:n] == 0), n)) - 1  # sizes, then a 0
-        self.starts = text_starts(folded[:-1])
-        if len(folded) != len(self.texts) + 1:
-            raise PoetError("the attribution index does not match its texts; delete it to rebuild")
+        self.folded_origins = np.cumsum(sizes) - sizes  # likewise, folded
+        self.starts = [text_starts(sizes[a:b]) for a, b in zip(self.bounds, self.bounds[1:])]  # in each shard
+        for shard, starts, (a, b) in zip(self.shards, self.starts, zip(self.bounds, self.bounds[1:])):
+            if len(shard.sa) != int(sizes[a:b].sum()) + (b - a) + 1:
+                raise ValueError("a shard does not match its texts")
+        if len(sizes) != len(library.entries) or self.bounds[0] != 0 or self.bounds[-1] != len(sizes):
+            raise ValueError("the index does not match its library's texts")
         self._figures: dict[int, Figures] = {}
 
     @property
     def chars(self) -> int:
-        return int(sum(len(t.text) for t in self.texts))
+        return self.library.chars
 
     # --- building, saving, loading ---
 
     @classmethod
-    def build(cls, texts: Sequence[Text], calibrate: bool = True) -> Index:
-        """Index the texts (fold, then libdivsufsort) and, on the other core meanwhile, calibrate the quote
-        length against a half-library index (libdivsufsort releases the GIL)."""
-        keys = [t.key for t in texts]
-        if len(set(keys)) != len(keys):
-            raise ValueError("text keys must be unique")
-        bodies = [t.text for t in texts]
+    def build(cls, library: Library, calibrate: bool = True, most: int | None = None) -> Index:
+        """Index the library shard by shard (`most` characters a shard at most; default `shard_chars()`), each
+        text folded and coded as it is read, then sorted by libdivsufsort; on the other core meanwhile, calibrate
+        the quote length against a sample of it (libdivsufsort releases the GIL)."""
+        n, most = len(library.entries), most or shard_chars()
+        bounds, size = [0], 0
+        for i, e in enumerate(library.entries):
+            if i > bounds[-1] and size + e.chars > most:
+                bounds.append(i)
+                size = 0
+            size += e.chars
+        bounds.append(n)
+        alphabet = folded_alphabet(np.array([ord(c) for c in library.vocab], dtype=np.uint32))
+        drops: list[np.ndarray] = []
         with ThreadPoolExecutor(1) as pool:
-            calibration = pool.submit(Calibration.measure, bodies) if calibrate else None
-            folded, sizes, drops = fold_texts(bodies)
-            index = cls(texts, SuffixArray.build(folded, sizes), drops.astype(np.int64))
+            calibration = pool.submit(Calibration.measure, *_sample(library)) if calibrate else None
+            shards = []
+            for a, b in zip(bounds, bounds[1:]):
+                texts = fold_texts((library.points(i) for i in range(a, b)), drops)
+                shards.append(SuffixArray.build(texts, alphabet))
+            folded = np.concatenate(drops) if drops else np.zeros(0, np.int64)
+            sizes = np.array([e.chars for e in library.entries], dtype=np.int64) - np.array([len(d) for d in drops])
+            at = np.cumsum(sizes) - sizes  # the drops of each text were counted from 0
+            folded += np.repeat(at, [len(d) for d in drops])
+            index = cls(library, shards, bounds, sizes, folded.astype(np.int64))
             index.calibration = calibration.result() if calibration else None
         return index
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write the arrays as .npy and a meta.json last, each published whole (`atomic_write`: temp, fsync,
-        rename), so a half-written index never loads; a full disk is a PoetError and leaves no temp file."""
+        rename), so a half-written index never loads; a full disk is a PoetError naming the space needed and
+        leaves no temp file."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         (path / "meta.json").unlink(missing_ok=True)
-        s = self.suffixes
-        arrays = {"codes": s.codes, "sa": s.sa, "alphabet": s.alphabet, "drops": self.drops}
+        arrays = {"sizes": self.sizes, "drops": self.drops, "alphabet": self.shards[0].alphabet}
+        for k, s in enumerate(self.shards):
+            arrays.update({f"codes.{k}": s.codes, f"sa.{k}": s.sa, f"head.{k}": s.head})
         if self.calibration is not None:
             arrays["calibration"] = self.calibration.lengths
-        for name, array in arrays.items():
-            atomic_write(path / f"{name}.npy", lambda f, a=array: np.save(f, a, allow_pickle=False))
-        meta = {"format": FORMAT, "fingerprint": fingerprint(self.texts), "keys": [t.key for t in self.texts]}
+        try:
+            for name, array in arrays.items():
+                atomic_write(path / f"{name}.npy", lambda f, a=array: np.save(f, a, allow_pickle=False))
+        except PoetError as e:
+            need = sum(a.nbytes for a in arrays.values()) / 1e6
+            raise PoetError(f"{str(e).split(':')[0]}: the attribution index needs about {need:,.0f} MB in {path}; "
+                            "free that much there, or set POET_CACHE to a larger disk") from None  # fmt: skip
+        meta = {"format": FORMAT, "fingerprint": self.library.fingerprint, "bounds": self.bounds}
         if self.calibration is not None:
             c = self.calibration
             meta["calibration"] = {"threshold": self.threshold, "passages": list(c.passages), "scale": c.scale,
@@ -108,41 +140,51 @@ class Index:
         atomic_write(path / "meta.json", json.dumps(meta, indent=1).encode())
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, texts: Sequence[Text]) -> Index:
-        """Load an index saved for exactly these texts; PoetError if it is missing, stale or damaged."""
+    def load(cls, directory: str | os.PathLike, library: Library) -> Index:
+        """The index saved for exactly this library, memory-mapped (opening costs the same at any size); a
+        PoetError if it is missing, stale or damaged. The arrays are checked where it is cheap: their sizes
+        against one another, and a sample of their values."""
         path = Path(directory)
         try:
             meta = json.loads((path / "meta.json").read_text())
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise StaleIndex(f"the attribution index in {path} was built by an older version")
-            if meta.get("fingerprint") != fingerprint(texts):
+            if meta.get("fingerprint") != library.fingerprint:
                 raise StaleIndex(f"the attribution index in {path} is for another library")
-            names = ("codes", "sa", "alphabet", "drops")
-            codes, sa, alphabet, drops = (np.load(path / f"{name}.npy", allow_pickle=False) for name in names)
-            if len(sa) and (sa.min() < 0 or sa.max() >= len(sa)) or len(codes) and codes.max() > len(alphabet) + 1:
-                raise ValueError("its arrays do not fit one another")
-            suffixes = SuffixArray(alphabet, codes, sa)
+
+            def array(name: str) -> np.ndarray:
+                return np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+
+            bounds, alphabet = [int(b) for b in meta["bounds"]], array("alphabet")
+            shards = []
+            for k in range(len(bounds) - 1):
+                codes, sa = array(f"codes.{k}"), array(f"sa.{k}")
+                sample = np.asarray(sa[:: max(1, len(sa) // 4096)])
+                if len(sa) and (sample.min() < 0 or sample.max() >= len(sa)) or codes[:: max(1, len(codes) // 4096)].max() > len(alphabet) + 1:
+                    raise ValueError("its arrays do not fit one another")
+                shards.append(SuffixArray(alphabet, codes, sa, array(f"head.{k}")))
             c = meta["calibration"]  # every saved index is calibrated: without one the rule would not mean chance
             passages, scale, reach = [int(p) for p in c["passages"]], float(c["scale"]), int(c["reach"])
             lengths = np.load(path / "calibration.npy", allow_pickle=False)
             if min(passages, default=1) < 1 or sum(passages) != len(lengths) or not 1 <= scale < math.inf or reach < 1:
                 raise ValueError(f"its calibration is not one ({str(c)[:60]})")
             calibration = Calibration(lengths, tuple(passages), scale, reach)
+            return cls(library, shards, bounds, np.asarray(array("sizes")), array("drops"), calibration)
         except (OSError, ValueError, KeyError, TypeError, EOFError) as e:  # json.JSONDecodeError is a ValueError
             raise PoetError(f"cannot read the attribution index in {path} ({e})") from e
-        return cls(texts, suffixes, drops, calibration)
 
     @classmethod
-    def cached(
-        cls, directory: str | os.PathLike, texts: Sequence[Text], log: Callable[[str], None] | None = None
-    ) -> Index:
-        """Load the index saved in directory if it was built from these texts, else build and save it. One
-        process at a time (the others wait, then load it); temp files of a save that a kill cut short are
-        removed. An index that cannot be saved (a full disk, a read-only folder) is used all the same."""
-        path = Path(directory)
+    def cached(cls, library: Library, log: Callable[[str], None] | None = None) -> Index:
+        """The index saved beside the prepared library if it is the one of this library, else built and saved
+        there (in memory only for a library held in memory). One process builds at a time (the others wait,
+        then load it); temp files of a save that a kill cut short are removed. An index that cannot be saved (a
+        full disk, a read-only folder) is used all the same."""
+        if library.home is None:
+            return cls.build(library)
+        path = library.home / "index"
         say = log or (lambda message: None)
         try:
-            return cls.load(path, texts)  # its files are published whole, meta.json last: reading needs no lock
+            return cls.load(path, library)  # its files are published whole, meta.json last: reading needs no lock
         except StaleIndex as e:
             why = f"{e}: rebuilding it (once)"
         except PoetError as e:
@@ -152,11 +194,11 @@ class Index:
         try:
             with exclusive(path.parent / f".{path.name}.lock"):  # one process builds; the others wait, then load
                 with contextlib.suppress(PoetError):
-                    return cls.load(path, texts)
+                    return cls.load(path, library)
                 say(why)
                 for leftover in [*path.glob(".*.tmp"), *path.glob("*.tmp.npy")]:  # of a save a kill cut short
                     leftover.unlink(missing_ok=True)
-                index = cls.build(texts)
+                index = cls.build(library)
                 index.save(path)
                 return index
         except OSError as e:  # a read-only folder
@@ -164,7 +206,7 @@ class Index:
         except PoetError as e:  # a full disk
             problem = str(e)
         say(f"warning: the attribution index could not be saved ({problem}): it is built again at each start")
-        return index if index is not None else cls.build(texts)
+        return index if index is not None else cls.build(library)
 
     # --- the quote rule ---
 
@@ -201,28 +243,36 @@ class Index:
         self, min_quote: int | None = None, phrases: bool = False, max_sources: int = MAX_SOURCES
     ) -> Segmenter:
         """Segmentation of a text that arrives in pieces (see `Segmenter`), by this index's rule."""
-        return Segmenter(self.suffixes, self.rule(min_quote), self.sources, phrases, max_sources)
+        return Segmenter(self.shards, self.rule(min_quote), self.sources, phrases, max_sources)
 
-    def sources(
-        self, first: np.ndarray, last: np.ndarray, sizes: np.ndarray, max_sources: int
-    ) -> list[tuple[Source, ...]]:
-        """The sources of each quote (rows [first, last), size folded chars): books and original offsets."""
-        rows = [np.sort(self.suffixes.sa[f:la])[:max_sources] for f, la in zip(first.tolist(), last.tolist())]
-        counts = [len(r) for r in rows]
-        rows = np.concatenate(rows).astype(np.int64)
-        books = np.searchsorted(self.starts, rows, side="right") - 1
-        folded = rows - books - 1  # without the separators before each text
-        begin = self._original(folded) - self.origins[books]
-        stop = self._original(folded + np.repeat(sizes, counts)) - self.origins[books]
-        found = [self._source(b, o, e) for b, o, e in zip(books.tolist(), begin.tolist(), stop.tolist())]
-        ends = np.cumsum(counts).tolist()
-        return [tuple(found[e - c : e]) for c, e in zip(counts, ends)]
+    def sources(self, first: Sequence[np.ndarray], last: Sequence[np.ndarray], sizes: np.ndarray,
+                max_sources: int) -> list[tuple[Source, ...]]:  # fmt: skip
+        """The sources of each quote (rows [first[k], last[k]) of shard k, size folded chars): books and original
+        offsets, the first max_sources in library order (shards hold consecutive texts, in order)."""
+        found: list[list[tuple[int, int]]] = [[] for _ in sizes]
+        for shard, starts, base, f, la in zip(self.shards, self.starts, self.bounds, first, last):
+            for k, (a, b) in enumerate(zip(f.tolist(), la.tolist())):
+                want = max_sources - len(found[k])
+                if a < b and want > 0:
+                    rows = np.sort(shard.sa[a:b])[:want].astype(np.int64)
+                    local = np.searchsorted(starts, rows, side="right") - 1
+                    books = base + local
+                    found[k] += zip(books.tolist(), (self.folded_origins[books] + rows - starts[local]).tolist())
+        out = []
+        for places, size in zip(found, sizes.tolist()):
+            books = np.array([b for b, _ in places], dtype=np.int64)
+            folded = np.array([f for _, f in places], dtype=np.int64)
+            begin = self._original(folded) - self.origins[books]
+            stop = self._original(folded + size) - self.origins[books]
+            out.append(tuple(self._source(b, o, e) for b, o, e in zip(books.tolist(), begin.tolist(), stop.tolist())))
+        return out
 
     def _source(self, book: int, start: int, end: int) -> Source:
         """One occurrence: the book, the quote as the book has it, and CONTEXT characters on each side."""
-        t = self.texts[book]
-        before, after = t.text[max(0, start - CONTEXT) : start], t.text[end : end + CONTEXT]
-        return Source(t.key, t.title, t.author, t.url, start, before, after, t.text[start:end])
+        e, at = self.library.entries[book], max(0, start - CONTEXT)
+        around = self.library.text(book, at, end + CONTEXT)
+        return Source(e.key, e.title, e.author, e.url, start, around[: start - at], around[end - at :],
+                      around[start - at : end - at])  # fmt: skip
 
     def _original(self, folded: np.ndarray) -> np.ndarray:
         """Original offsets (texts joined without separators) of folded ones (likewise joined)."""

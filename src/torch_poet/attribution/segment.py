@@ -14,8 +14,9 @@ from .folding import code_points, fold
 from .results import MAX_SOURCES, MIN_PHRASE, Rule, Source, Span
 from .suffix_array import SuffixArray
 
-# the sources of each kept match: (first row, last row, folded size, at most this many) -> its sources
-Sources = Callable[[np.ndarray, np.ndarray, np.ndarray, int], list[tuple[Source, ...]]]
+# the sources of each kept match: (first rows, last rows: one array a shard; folded sizes, at most this many) -> its
+# sources
+Sources = Callable[[list[np.ndarray], list[np.ndarray], np.ndarray, int], list[tuple[Source, ...]]]
 
 _CHUNK = 1 << 16  # characters segmented at a time: memory follows this, not the length of the input
 
@@ -51,12 +52,12 @@ class Segmenter:
     feed() returns the spans that became final; finish() the rest. A span is final once no match that
     could still grow overlaps it, so the spans put together equal `Index.segment` of the whole text, and
     memory follows the undecided tail and _CHUNK, not the length of the text. It needs the library's suffix
-    array, the quote rule and a way to name the sources of a match (`Index.segmenter` hands it these)."""
+    arrays (one a shard: a position's longest match is its longest in any), the quote rule and a way to name
+    the sources of a match (`Index.segmenter` hands it these)."""
 
-    def __init__(
-        self, suffixes: SuffixArray, rule: Rule, sources: Sources, phrases: bool = False, max_sources: int = MAX_SOURCES
-    ):
-        self.suffixes, self.sources = suffixes, sources
+    def __init__(self, shards: Sequence[SuffixArray], rule: Rule, sources: Sources, phrases: bool = False,
+                 max_sources: int = MAX_SOURCES):  # fmt: skip
+        self.shards, self.sources = list(shards), sources
         self.rule = rule
         self.least = min(MIN_PHRASE, self.rule.min_quote) if phrases else self.rule.min_quote
         self.max_sources = max_sources
@@ -86,12 +87,14 @@ class Segmenter:
     def _segment(self, text: str, final: bool) -> tuple[list[Span], int]:
         """The spans of text that are settled, and where they end: everything when final, else up to the first
         match that could still grow (or the matches overlapping it)."""
-        suffixes = self.suffixes
         folded, keep = fold(code_points(text))
         origin = np.append(np.flatnonzero(keep), len(text))  # original offset of each folded char, then the end
         n = len(folded)
-        codes, query, (lengths, lo, hi, depth) = suffixes.lockstep(folded)
-        ends = suffixes.ends(codes, query, lengths, lo, hi, depth)
+        found = []  # each shard's query codes and keys, longest matches (lengths, rows lo-hi, depth) and their ends
+        for shard in self.shards:
+            codes, query, (lengths, lo, hi, depth) = shard.lockstep(folded)
+            found.append((codes, query, lo, hi, depth, shard.ends(codes, query, lengths, lo, hi, depth)))
+        ends = np.max([f[-1] for f in found], axis=0)  # each shard's ends are exact: the longest of them
         pos = np.arange(n)
         candidates = np.flatnonzero(left_maximal(ends, pos) & (ends - pos >= self.least))
         done = n
@@ -107,15 +110,20 @@ class Segmenter:
         if kept:
             starts = np.array([a for a, _ in kept], dtype=np.int64)
             sizes = np.array([b - a for a, b in kept], dtype=np.int64)
-            known = sizes >= depth[starts]  # not cut short of the rows found for its start: narrow those
-            first, last = suffixes.find(codes, query, starts, sizes, np.where(known, lo[starts], 0),
-                                        np.where(known, hi[starts], len(suffixes.sa)), np.where(known, depth[starts], 0))  # fmt: skip
-            found = self.sources(first, last, sizes, self.max_sources)
-            for (a, b), sources, count in zip(kept, found, (last - first).tolist()):
+            first, last = [], []
+            for shard, (codes, query, lo, hi, depth, _) in zip(self.shards, found):
+                known = sizes >= depth[starts]  # not cut short of the rows found for its start: narrow those
+                f, la = shard.find(codes, query, starts, sizes, np.where(known, lo[starts], 0),
+                                   np.where(known, hi[starts], len(shard.sa)), np.where(known, depth[starts], 0))  # fmt: skip
+                first.append(f)
+                last.append(la)
+            sources = self.sources(first, last, sizes, self.max_sources)
+            counts = sum(la - f for f, la in zip(first, last)).tolist()
+            for (a, b), named, count in zip(kept, sources, counts):
                 start, end = int(origin[a]), int(origin[b])  # with the white space folded into its last char
                 if start > at:
                     spans.append(Span(at, start, text[at:start]))
-                spans.append(Span(start, end, text[start:end], sources, count, b - a < self.rule.min_quote))
+                spans.append(Span(start, end, text[start:end], named, count, b - a < self.rule.min_quote))
                 at = end
         stop = int(origin[done])
         if stop > at:

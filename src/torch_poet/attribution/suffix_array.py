@@ -14,6 +14,8 @@ characters they hold ("keys").
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from pydivsufsort import divsufsort
 
@@ -58,7 +60,7 @@ def _mismatch(a: np.ndarray, b: np.ndarray) -> int:
 class SuffixArray:
     """The joined folded texts as codes, then one key's worth of padding, and the suffix array over them."""
 
-    def __init__(self, alphabet: np.ndarray, codes: np.ndarray, sa: np.ndarray):
+    def __init__(self, alphabet: np.ndarray, codes: np.ndarray, sa: np.ndarray, head: np.ndarray | None = None):
         self.alphabet = alphabet  # sorted folded code points; character alphabet[j] has code j + 1
         self.codes = codes
         self.sa = sa  # suffix array of codes without the padding
@@ -67,24 +69,33 @@ class SuffixArray:
         if len(codes) != len(sa) + self.step:
             raise ValueError(f"{len(codes)} codes for {len(sa)} suffixes")
         self._keys = _key_view(codes)
-        self._head = self._keys[sa[::_SAMPLE]].astype(np.uint64)
+        self.head = self._keys[sa[::_SAMPLE]].astype(np.uint64) if head is None else head
+        if len(self.head) != -(-len(sa) // _SAMPLE):
+            raise ValueError(f"{len(self.head)} sampled keys for {len(sa)} suffixes")
         bits = 8 * codes.itemsize
         self._masks = np.array([2**64 - 2 ** (64 - bits * p) for p in range(self.step)], dtype=np.uint64)
 
     @classmethod
-    def build(cls, folded: np.ndarray, sizes: np.ndarray) -> SuffixArray:
-        """The suffix array (libdivsufsort) of folded texts joined (`fold_texts`) of the given folded sizes."""
-        alphabet = np.flatnonzero(np.bincount(folded)).astype(np.uint32) if folded.size else np.zeros(0, np.uint32)
+    def build(cls, texts: Iterable[np.ndarray], alphabet: np.ndarray | None = None) -> SuffixArray:
+        """The suffix array (libdivsufsort) of folded texts (code points, `folding.fold`), each preceded by a 0
+        and the last followed by one. alphabet: the code points they may hold (default: those they hold), so
+        that the shards of one library share their codes. Each text becomes codes as it comes: a generator of
+        texts costs one code per character at most, beside the suffix array."""
+        if alphabet is None:
+            texts = list(texts)
+            alphabet = np.unique(np.concatenate([np.unique(t) for t in texts] or [np.zeros(0, np.uint32)]))
+        alphabet = alphabet.astype(np.uint32)
         dtype = _symbol_dtype(len(alphabet))
         table = np.zeros(int(alphabet[-1]) + 1 if alphabet.size else 0, dtype=dtype)
         table[alphabet] = np.arange(1, len(alphabet) + 1)
+        pieces = [table[t] for t in texts]
         step = 8 // dtype.itemsize
-        codes = np.zeros(len(folded) + len(sizes) + 1 + step, dtype=dtype)
-        inside = np.ones(len(codes) - step, dtype=bool)
-        inside[text_starts(sizes) - 1] = False
-        inside[-1] = False
-        codes[: len(inside)][inside] = table[folded]
-        n = len(codes) - step
+        sizes = np.array([len(t) for t in pieces], dtype=np.int64)
+        n = int(sizes.sum()) + len(pieces) + 1
+        codes = np.zeros(n + step, dtype=dtype)
+        for at, piece in zip(text_starts(sizes).tolist(), pieces):
+            codes[at : at + len(piece)] = piece
+        del pieces
         sa = divsufsort(codes[:n].view(np.uint8))
         if dtype.itemsize > 1:  # byte-wise order of big-endian symbols is symbol order
             sa = sa[sa % dtype.itemsize == 0] // dtype.itemsize
@@ -281,7 +292,7 @@ class SuffixArray:
 
     def _root_bounds(self, targets: np.ndarray) -> np.ndarray:
         """_lower_bounds over all rows at depth 0: the sampled keys jump close, a short search does the rest."""
-        j = np.searchsorted(self._head, targets)
+        j = np.searchsorted(self.head, targets)
         base = np.maximum(j - 1, 0) * _SAMPLE
         return self._lower_bounds(base, np.minimum(j * _SAMPLE, len(self.sa)) - base, 0, targets)
 

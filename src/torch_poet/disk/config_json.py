@@ -35,7 +35,7 @@ def build(model: ModelConfig, train: TrainConfig, library: Library, sizing: dict
         "model": asdict(model),
         "train": asdict(train),
         "vocab": library.vocab,
-        "library": {"spec": asdict(library.spec) if library.spec else {}, "fingerprint": library.fingerprint(),
+        "library": {"spec": asdict(library.spec) if library.spec else {}, "fingerprint": library.fingerprint,
                     "texts": library.record()},
         **({"sizing": sizing} if sizing else {}),  # how the shape was picked (sizing.Choice.record)
     }  # fmt: skip

@@ -1,15 +1,18 @@
-"""What the loop reads: the training text as batches of contiguous streams, and the validation text
-read as a whole to measure the model."""
+"""What the loop reads: the training side of a library as batches of contiguous streams, and a fixed sample of
+the validation side to measure the model. Both are gathered from the library's tokens (`library.Part`), memory-
+mapped: a batch reads its few thousand characters, not the library."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import PoetError
 from ..hardware import autocast
+from ..library import Part
 from ..model import CharRNN
 from .shards import Shards
 
@@ -17,13 +20,13 @@ from .shards import Shards
 class Batches:
     """Truncated backprop through time over `batch` contiguous streams of the corpus: batch k continues
     where batch k-1 stopped, so the carried state sees long context. Each epoch shifts the stream
-    starts by a random offset. A batch is one gather by index, no per-sample Python. `rows` picks this
-    process's share of the streams in data-parallel training."""
+    starts by a random offset. A batch is one gather by index, no per-sample Python, made on the CPU and moved
+    to `device`. `rows` picks this process's share of the streams in data-parallel training."""
 
-    def __init__(
-        self, data: torch.Tensor, batch: int, seq_len: int, generator: torch.Generator, rows: slice = slice(None)
-    ):
+    def __init__(self, data: Part, batch: int, seq_len: int, generator: torch.Generator, rows: slice = slice(None),
+                 device: torch.device | str = "cpu"):  # fmt: skip
         self.data, self.batch, self.seq_len, self.gen, self.rows = data, batch, seq_len, generator, rows
+        self.device = torch.device(device)
         self.stream_len = (len(data) - 1) // batch
         if self.stream_len < seq_len + 1:
             raise PoetError(
@@ -33,7 +36,7 @@ class Batches:
         self.steps_per_epoch = (self.stream_len - 1) // seq_len
         self.slack = self.stream_len - 1 - self.steps_per_epoch * seq_len  # room to shift the windows
         self.epoch, self.cursor, self.shift = 0, 0, 0
-        self.offsets = torch.arange(seq_len + 1, device=data.device)
+        self.offsets = np.arange(seq_len + 1)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """(inputs, targets, new_epoch): new_epoch tells the caller to reset the carried state."""
@@ -42,9 +45,9 @@ class Batches:
             self.epoch += 1
             self.cursor = 0
             self.shift = int(torch.randint(0, self.slack + 1, (1,), generator=self.gen))
-        starts = torch.arange(self.batch, device=self.data.device)[self.rows] * self.stream_len + self.shift
-        idx = starts.unsqueeze(1) + self.cursor * self.seq_len + self.offsets
-        chunk = self.data[idx]
+        starts = np.arange(self.batch)[self.rows] * self.stream_len + self.shift
+        chunk = torch.from_numpy(self.data.take(starts[:, None] + self.cursor * self.seq_len + self.offsets))
+        chunk = chunk.to(self.device, non_blocking=True)
         self.cursor += 1
         return chunk[:, :-1], chunk[:, 1:], new_epoch
 
@@ -58,9 +61,7 @@ class Batches:
         self.epoch, self.cursor, self.shift = st["epoch"], st["cursor"], st["shift"]
 
 
-def validation_streams(
-    data: torch.Tensor, seq_len: int, max_chars: int | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
+def validation_streams(data: Part, seq_len: int, max_chars: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs, targets) of a few contiguous streams, each long enough to build up context, holding all of `data`
     or, past `max_chars`, streams of that many characters in all spread evenly over it: the validation split is
     every text's tail, one after another, so a sample from its start alone would be the first books' alone. The
@@ -72,13 +73,13 @@ def validation_streams(
     if n < 1:
         raise PoetError("the validation split is empty: use a larger library or a larger --val-fraction")
     gap = n if whole else (len(data) - 1 - n) // max(streams - 1, 1)  # whole: the streams end to end
-    rows = torch.stack([data[k * gap : k * gap + n + 1] for k in range(streams)])
+    rows = torch.from_numpy(data.take(np.arange(streams)[:, None] * gap + np.arange(n + 1)))
     return rows[:, :-1], rows[:, 1:]
 
 
 def evaluate(
     model: CharRNN,
-    data: torch.Tensor,
+    data: Part,
     seq_len: int,
     dtype: torch.dtype,
     max_chars: int | None = None,
@@ -91,7 +92,8 @@ def evaluate(
     the whole split."""
     was_training = model.training
     model.eval()
-    x, y = validation_streams(data, seq_len, max_chars)
+    device = next(model.parameters()).device
+    x, y = (t.to(device) for t in validation_streams(data, seq_len, max_chars))
     streams, n = x.shape
 
     @torch.no_grad()  # per thread

@@ -123,8 +123,8 @@ class Trainer:
         self.model = CharRNN(mcfg).to(self.device)
         self.opt = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.lr,
                                      betas=(0.9, 0.99), **({"fused": True} if self.device.type == "cuda" else {}))  # fmt: skip
-        train, self.val = (t.to(self.device) for t in library.split(cfg.val_fraction))
-        self.batches = Batches(train, cfg.batch_size, cfg.seq_len, self.gen, self.dist.rows(cfg.batch_size))
+        train, self.val = library.split(cfg.val_fraction)
+        self.batches = Batches(train, cfg.batch_size, cfg.seq_len, self.gen, self.dist.rows(cfg.batch_size), self.device)
         # the training state: a snapshot holds all of it, so that resume continues exactly
         self.step, self.elapsed, self.best = 0, 0.0, math.inf
         self.state = None  # the recurrent state carried from batch to batch

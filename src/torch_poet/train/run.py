@@ -42,9 +42,8 @@ def train_model(
     speak = log if dist.main else (lambda msg: None)
     with distributed.rank_zero_speaks(dist):
         start = Start.resolve(where, settings, restart)
-        library = build(spec if not spec.is_empty() else start.spec or WOMEN_WRITERS, mirror, cache)
-        chars = sum(len(t.text) for t in library.texts)
-        speak(f"library: {len(library.texts)} texts, {chars:,} chars, {len(library.vocab)} distinct")
+        library = build(spec if not spec.is_empty() else start.spec or WOMEN_WRITERS, mirror, cache, speak)
+        speak(f"library: {len(library.entries)} texts, {library.chars:,} chars, {len(library.vocab)} distinct")
         if start.new and dist.world == 1:
             start = sizing.apply(start, library)
             if start.sizing:

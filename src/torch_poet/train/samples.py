@@ -23,7 +23,7 @@ def sample_prompt(vocab: str) -> str:
 
 
 class Samples(Hook):
-    """Keeps the library's attribution index (in <model dir>/index/, as Poet keeps it, built at the first
+    """Keeps the library's attribution index (beside the prepared library, as Poet keeps it, built at the first
     snapshot) and the time of the last samples written; hands their texts to `tensorboard` if given."""
 
     def __init__(self, tensorboard: TensorBoard | None = None):
@@ -35,7 +35,7 @@ class Samples(Hook):
         from ..attribution import Index
 
         if self.index is None:
-            self.index = Index.cached(run.dir / "index", run.library.texts, run.log)
+            self.index = Index.cached(run.library, run.log)
         return self.index
 
     def sample(self, run: Run, temperature: float) -> tuple[str, list[Span]]:

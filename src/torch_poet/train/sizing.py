@@ -179,7 +179,7 @@ def apply(start: Start, library: Library, rate: Callable[[Shape], float] | None 
     if not wanted(start.named):
         return start
     mcfg, tcfg = start.model, start.train
-    train_chars = int(sum(len(t.text) for t in library.texts) * (1 - tcfg.val_fraction))
+    train_chars = int(library.chars * (1 - tcfg.val_fraction))
     dtype = pick_dtype(tcfg.precision, start.device)
     choice = choose(tcfg.minutes, train_chars, len(library.vocab), start.device, dtype, mcfg.cell, rate)
     model, train = size(choice, start.named)
