@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import string
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
-from common import timed
+from common import splice, timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_attribution import passages, perturb  # noqa: E402  (the acceptance tests' own texts and edits)
@@ -50,22 +49,6 @@ def load_books(ids) -> list[Text]:
         path = EPUB / str(book_id) / f"pg{book_id}.txt"
         texts.append(Text(f"pg{book_id}", path.stem, "", clean(path.read_bytes(), path.name), book_id=book_id))
     return texts
-
-
-def splice(texts: list[Text], chars: int, rng: random.Random) -> str:
-    """Alternate chunks of real book text and random letters, 5-40 chars each, until `chars` long."""
-    parts, size, real = [], 0, True
-    while size < chars:
-        n = rng.randint(5, 40)
-        if real:
-            book = rng.choice(texts).text
-            at = rng.randrange(len(book) - n)
-            parts.append(book[at : at + n])
-        else:
-            parts.append("".join(rng.choice(string.ascii_lowercase + "  ") for _ in range(n)))
-        size += n
-        real = not real
-    return "".join(parts)[:chars]
 
 
 def naive_quotes(texts: list[Text], text: str, min_quote: int = 10) -> list[tuple[int, int]]:
@@ -117,7 +100,7 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 def speed(args, rng) -> None:
     novels = load_books(NOVELS)
     index, mb, cells = build(novels, args.repeat)
-    short = splice(novels, args.naive_chars, rng)
+    short = splice([t.text for t in novels], args.naive_chars, rng)
     naive, _, _ = timed(lambda: naive_quotes(novels, short), 1)
     median, best, _ = timed(lambda: index.segment(short), args.repeat)
     rows = [
@@ -129,7 +112,7 @@ def speed(args, rng) -> None:
     repeat = max(1, args.repeat // 3)
     _, _, plain = build(library, repeat, calibrate=False)
     index, mb, cells = build(library, repeat)
-    generated = splice(library, args.chars, rng)
+    generated = splice([t.text for t in library], args.chars, rng)
     median, best, spans = timed(lambda: index.segment(generated), args.repeat)
     quoted = sum(len(s.text) for s in spans if s.quoted) / len(generated)
     rows.append((f"{args.chars:,} chars vs women_writers ({mb:.1f} MB), {quoted:.0%} quoted", "",

@@ -1,8 +1,11 @@
-"""What every benchmark script shares: timing a call several times."""
+"""What every benchmark script shares: timing a call several times, and text as a model that copies now and then
+writes."""
 
 from __future__ import annotations
 
+import random
 import statistics
+import string
 import time
 
 
@@ -14,3 +17,19 @@ def timed(fn, repeat: int) -> tuple[float, float, object]:
         result = fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), min(times), result
+
+
+def splice(bodies: list[str], chars: int, rng: random.Random) -> str:
+    """Alternate chunks of real book text and random letters, 5-40 chars each, until `chars` long."""
+    parts, size, real = [], 0, True
+    while size < chars:
+        n = rng.randint(5, 40)
+        if real:
+            book = rng.choice(bodies)
+            at = rng.randrange(len(book) - n)
+            parts.append(book[at : at + n])
+        else:
+            parts.append("".join(rng.choice(string.ascii_lowercase + "  ") for _ in range(n)))
+        size += n
+        real = not real
+    return "".join(parts)[:chars]

@@ -140,3 +140,21 @@ def test_poet_models_imports_no_torch(tmp_path):
     assert loaded["rc"] in (0, None), out.stderr
     ours = [m for m in loaded["modules"] if m.startswith("torch_poet")]
     assert "torch" not in loaded["modules"], f"`poet models` imported torch; torch_poet modules loaded: {ours}"
+
+
+def test_poet_highlight_imports_no_torch(serve_home, tmp_path):
+    """Highlighting needs the library and its index, not the weights: `poet highlight` never loads torch, which
+    is most of its start-up."""
+    report = tmp_path / "modules.json"
+    code = (
+        "import json, sys; from pathlib import Path; from torch_poet.cli import main; "
+        "rc = main(['highlight', '--project', 'test', '--model', 'tiny', '--json', '-']); "
+        "Path(sys.argv[1]).write_text(json.dumps({'rc': rc, 'modules': sorted(sys.modules)}))"
+    )
+    path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "POET_HOME": str(serve_home), "PYTHONPATH": path}
+    out = subprocess.run([sys.executable, "-c", code, report], input="It is a truth universally acknowledged, that a",
+                         capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert json.loads(out.stdout)["spans"][0]["quoted"], out.stderr  # it highlighted
+    loaded = json.loads(report.read_text())
+    assert "torch" not in loaded["modules"], [m for m in loaded["modules"] if m.startswith("torch_poet")]

@@ -186,6 +186,7 @@ class TrainConfig:
 DEFAULT_PROJECT = "women_writers"  # the project a command works on without --project
 DEFAULT_MODEL = "default"  # the model within a project without --model
 DEFAULT_PROMPT = ". "  # what generation continues without a prompt
+CHUNK = 64  # steps per call of the decode loop when streaming
 LN2 = math.log(2)  # nats per bit: bits per character = loss / LN2
 MIN_QUOTE = {"ge": 1, "le": 1000}  # the bounds of a quote length a user sets (--min-quote, min_quote)
 

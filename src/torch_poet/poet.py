@@ -9,8 +9,9 @@
     Conversation(poet).turn("It is a truth")   # a dialog (torch_poet.chat), its state its own
 
 The attribution index (which passages are verbatim quotes from the training books) is built on first use
-from the model's library (re-read from the book cache and local files named in config.json) and kept in
-<model dir>/index/, rebuilt when the library changes.
+beside the model's prepared library (prepared again from the book cache and local files named in config.json
+if it is gone). Highlighting needs no weights: `Poet.load(weights=False)` imports no torch, so that
+`poet highlight` starts in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -20,18 +21,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from . import paths
-from .config import DEFAULT_MODEL, DEFAULT_PROJECT, DEFAULT_PROMPT, SampleConfig
+from .config import CHUNK, DEFAULT_MODEL, DEFAULT_PROJECT, DEFAULT_PROMPT, SampleConfig
 from .disk import config_json
-from .disk.snapshots import load_model
 from .errors import PoetError
-from .generate import CHUNK, Context, Generation, Sampler
-from .hardware import pick_device
 
 if TYPE_CHECKING:
+    import torch
+
     from .attribution import Span
+    from .generate import Context, Generation, Sampler
 
 
 class Poet:
@@ -52,7 +51,11 @@ class Poet:
         self.meta = meta or {}
         self.dir = Path(model_dir) if model_dir is not None else None
         self.vocab: str = config["vocab"]
-        self._sampler = Sampler(model, self.vocab) if model is not None else None
+        self._sampler = None
+        if model is not None:
+            from .generate import Sampler
+
+            self._sampler = Sampler(model, self.vocab)
         self.source, self.cache = source, cache
         self._library = None
         self._index = None
@@ -84,6 +87,11 @@ class Poet:
             if not config_json.exists(Path(model_dir)):
                 raise PoetError(f"no model in {model_dir}: train one with `poet train` or check --project/--model")
             return cls(None, config_json.read(Path(model_dir)), None, model_dir, source, cache)
+        import torch
+
+        from .disk.snapshots import load_model
+        from .hardware import pick_device
+
         try:
             device = torch.device(device or pick_device(mps=False))
         except RuntimeError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import mmap
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,22 @@ def shard_chars() -> int:
     suffix array's int32 positions)."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return int(min(2**31 - 2**16, memory // 4 // BYTES_PER_CHAR))
+
+
+def mapped(path: Path) -> np.ndarray:
+    """A saved .npy array mapped, not read, and marked as read at random (binary searches), so that a lookup
+    brings in its own page, not the 128 KB around it: memory follows the pages the queries touch."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if fortran or dtype.hasobject:
+            raise ValueError(f"{path.name} is not an array of numbers in C order")
+        offset = f.tell()
+        view = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    if hasattr(view, "madvise"):
+        view.madvise(mmap.MADV_RANDOM)
+    return np.ndarray(shape, dtype, buffer=view, offset=offset)
 
 
 def _sample(library: Library) -> tuple[list[str], int]:
@@ -104,7 +121,7 @@ class Index:
             shards = []
             for a, b in zip(bounds, bounds[1:]):
                 texts = fold_texts((library.points(i) for i in range(a, b)), drops)
-                shards.append(SuffixArray.build(texts, alphabet))
+                shards.append(SuffixArray.build(texts, alphabet, sum(e.chars for e in library.entries[a:b])))
             folded = np.concatenate(drops) if drops else np.zeros(0, np.int64)
             sizes = np.array([e.chars for e in library.entries], dtype=np.int64) - np.array([len(d) for d in drops])
             at = np.cumsum(sizes) - sizes  # the drops of each text were counted from 0
@@ -153,14 +170,14 @@ class Index:
                 raise StaleIndex(f"the attribution index in {path} is for another library")
 
             def array(name: str) -> np.ndarray:
-                return np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                return mapped(path / f"{name}.npy")
 
             bounds, alphabet = [int(b) for b in meta["bounds"]], array("alphabet")
             shards = []
             for k in range(len(bounds) - 1):
                 codes, sa = array(f"codes.{k}"), array(f"sa.{k}")
-                sample = np.asarray(sa[:: max(1, len(sa) // 4096)])
-                if len(sa) and (sample.min() < 0 or sample.max() >= len(sa)) or codes[:: max(1, len(codes) // 4096)].max() > len(alphabet) + 1:
+                sample = np.asarray(sa[:: max(1, len(sa) // 1024)])  # a page each
+                if len(sa) and (sample.min() < 0 or sample.max() >= len(sa)) or codes[:: max(1, len(codes) // 1024)].max() > len(alphabet) + 1:
                     raise ValueError("its arrays do not fit one another")
                 shards.append(SuffixArray(alphabet, codes, sa, array(f"head.{k}")))
             c = meta["calibration"]  # every saved index is calibrated: without one the rule would not mean chance

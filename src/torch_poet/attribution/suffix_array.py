@@ -76,26 +76,29 @@ class SuffixArray:
         self._masks = np.array([2**64 - 2 ** (64 - bits * p) for p in range(self.step)], dtype=np.uint64)
 
     @classmethod
-    def build(cls, texts: Iterable[np.ndarray], alphabet: np.ndarray | None = None) -> SuffixArray:
+    def build(cls, texts: Iterable[np.ndarray], alphabet: np.ndarray | None = None, most: int | None = None) -> SuffixArray:
         """The suffix array (libdivsufsort) of folded texts (code points, `folding.fold`), each preceded by a 0
         and the last followed by one. alphabet: the code points they may hold (default: those they hold), so
-        that the shards of one library share their codes. Each text becomes codes as it comes: a generator of
-        texts costs one code per character at most, beside the suffix array."""
-        if alphabet is None:
+        that the shards of one library share their codes. most: how many characters the texts hold at most,
+        where they come one by one (a generator): each is then written as codes into place as it comes, so that
+        building holds one code per character beside the suffix array, not the texts."""
+        if alphabet is None or most is None:
             texts = list(texts)
+            most = sum(len(t) for t in texts)
+        if alphabet is None:
             alphabet = np.unique(np.concatenate([np.unique(t) for t in texts] or [np.zeros(0, np.uint32)]))
         alphabet = alphabet.astype(np.uint32)
         dtype = _symbol_dtype(len(alphabet))
         table = np.zeros(int(alphabet[-1]) + 1 if alphabet.size else 0, dtype=dtype)
         table[alphabet] = np.arange(1, len(alphabet) + 1)
-        pieces = [table[t] for t in texts]
         step = 8 // dtype.itemsize
-        sizes = np.array([len(t) for t in pieces], dtype=np.int64)
-        n = int(sizes.sum()) + len(pieces) + 1
-        codes = np.zeros(n + step, dtype=dtype)
-        for at, piece in zip(text_starts(sizes).tolist(), pieces):
-            codes[at : at + len(piece)] = piece
-        del pieces
+        codes = np.zeros(most + 2**20, dtype=dtype)  # zeroed lazily by the system: the unused end costs nothing
+        at = 1  # a 0 before each text
+        for text in texts:
+            codes[at : at + len(text)] = table[text]
+            at += len(text) + 1
+        n = max(at, 1)
+        codes = codes[: n + step]
         sa = divsufsort(codes[:n].view(np.uint8))
         if dtype.itemsize > 1:  # byte-wise order of big-endian symbols is symbol order
             sa = sa[sa % dtype.itemsize == 0] // dtype.itemsize

@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Iterator
 import torch
 
-from ..config import SampleConfig
+from ..config import CHUNK, SampleConfig
 from ..errors import PoetError
 from ..model import CharRNN, State
 from .context import Context, device_of, encode, full_precision, prime
@@ -30,7 +30,6 @@ from .pick import Noise, filters
 
 __all__ = ["CHUNK", "Context", "Generation", "Sampler", "encode", "generate", "prime"]
 
-CHUNK = 64  # steps per call of the decode loop when streaming
 
 
 class Sampler:

@@ -32,6 +32,9 @@ from .texts import Text, words_of
 FORMAT = 1  # bump when the files change meaning
 SEP = "\n\n"  # between two texts
 MAX_VOCAB = 65536  # distinct characters that two-byte tokens hold
+# the word set (readability) is taken from this many characters at most, the same share of every text: past it,
+# splitting words costs more than the rest of the preparation together, and adds names and misprints
+WORD_CHARS = 32_000_000
 _BLOCKS, _BLOCK = 64, 4096  # the sampled checksum: this many blocks of this many bytes, spread over the tokens
 
 
@@ -209,7 +212,7 @@ def _write(read: Sequence[Reader], fingerprint: str, home: Path, chars: int) -> 
         dtype = np.dtype(np.uint8 if len(vocab) <= 256 else "<u2")
         entries, words = [], set()
         with open(tmp / "tokens.bin", "wb") as f:
-            for entry, ids, found in _encoded(read, vocab):
+            for entry, ids, found in _encoded(read, vocab, min(1.0, WORD_CHARS / max(chars, 1))):
                 f.write(ids.astype(dtype).tobytes())
                 entries.append(entry)
                 words |= found
@@ -280,25 +283,25 @@ def vocabulary(read: Sequence[Reader]) -> str:
     PoetError past what two-byte tokens hold."""
     chars = set(SEP) if len(read) > 1 else set()
     for r in read:
-        text = r().text
-        if text.isascii():  # most texts: counted as bytes, many times faster than a set of characters
-            chars.update(map(chr, np.flatnonzero(np.bincount(np.frombuffer(text.encode(), np.uint8))).tolist()))
-        else:
-            chars.update(text)
+        text = r().text  # its UTF-16 code units counted: several times faster than a set of its characters
+        counts = np.bincount(np.frombuffer(text.encode("utf-16-le", "surrogatepass"), np.uint16), minlength=65536)
+        chars.update(text if counts[0xD800:0xE000].any() else map(chr, np.flatnonzero(counts).tolist()))
     if len(chars) > MAX_VOCAB:
         raise PoetError(f"the library has {len(chars):,} distinct characters, more than the {MAX_VOCAB:,} a model "
                         "can read: leave out the texts in other scripts, or split the library")  # fmt: skip
     return "".join(sorted(chars))
 
 
-def _encoded(read: Sequence[Reader], vocab: str) -> Iterator[tuple[Entry, np.ndarray, set[str]]]:
-    """Each text in turn: its entry, its tokens (and SEP's, but after the last), its words."""
+def _encoded(read: Sequence[Reader], vocab: str, share: float = 1.0) -> Iterator[tuple[Entry, np.ndarray, set[str]]]:
+    """Each text in turn: its entry, its tokens (and SEP's, but after the last), and the words of its first
+    `share` (up to a space, so that no word is cut)."""
     table, start = _table(vocab), 0
     for i, r in enumerate(read):
         t = r()
         ids = encode(t.text + (SEP if i < len(read) - 1 else ""), table)
         digest = hashlib.sha256(t.text.encode()).hexdigest()
-        yield Entry(t.key, t.title, t.author, t.url, t.book_id, t.path, start, len(t.text), digest), ids, words_of(t.text)
+        head = t.text if share >= 1 else t.text[: max(0, t.text.rfind(" ", 0, int(len(t.text) * share)))]
+        yield Entry(t.key, t.title, t.author, t.url, t.book_id, t.path, start, len(t.text), digest), ids, words_of(head)
         start += len(ids)
 
 
@@ -310,8 +313,11 @@ def _table(vocab: str) -> np.ndarray:
 
 
 def encode(s: str, table: np.ndarray) -> np.ndarray:
-    """Token ids (int32) of s by a code-point lookup (ASCII read as bytes: a quarter of the memory)."""
-    codes = np.frombuffer(s.encode(), np.uint8) if s.isascii() else np.frombuffer(s.encode("utf-32-le"), np.uint32)
+    """Token ids (int32) of s by a code-point lookup, the code points read as the narrowest of UTF-8 (ASCII),
+    UTF-16 (no character past U+FFFF) and UTF-32 that holds them."""
+    codes = np.frombuffer(s.encode(), np.uint8) if s.isascii() else np.frombuffer(s.encode("utf-16-le"), np.uint16)
+    if len(codes) != len(s):  # surrogate pairs: characters past U+FFFF
+        codes = np.frombuffer(s.encode("utf-32-le"), np.uint32)
     ids = table[np.minimum(codes, min(len(table) - 1, np.iinfo(codes.dtype).max))]
     if (ids < 0).any():
         vocab = set(np.flatnonzero(table >= 0).tolist())
