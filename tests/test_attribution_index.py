@@ -1,5 +1,4 @@
 import json
-import mmap
 from unittest import mock
 
 import numpy as np
@@ -40,7 +39,7 @@ def test_the_index_is_kept_beside_its_library_and_mapped_not_read(tmp_path):
     for name in arrays:  # plain arrays, no pickle
         np.load(path / f"{name}.npy", allow_pickle=False)
     loaded = Index.load(path, library)
-    assert all(isinstance(a.base, mmap.mmap) for a in (loaded.shards[0].sa, loaded.shards[0].head, loaded.drops))
+    assert all(isinstance(a, np.memmap) for a in (loaded.shards[0].sa, loaded.shards[0].head, loaded.drops))
     assert loaded.threshold == built.threshold and loaded.rule() == built.rule()
     assert loaded.segment(generated, 5) == built.segment(generated, 5)
     with mock.patch.object(Index, "build", side_effect=AssertionError("rebuilt")):

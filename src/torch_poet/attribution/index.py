@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import mmap
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,22 +37,6 @@ def shard_chars() -> int:
     suffix array's int32 positions)."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return int(min(2**31 - 2**16, memory // 4 // BYTES_PER_CHAR))
-
-
-def mapped(path: Path) -> np.ndarray:
-    """A saved .npy array mapped, not read, and marked as read at random (binary searches), so that a lookup
-    brings in its own page, not the 128 KB around it: memory follows the pages the queries touch."""
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(f)
-        if fortran or dtype.hasobject:
-            raise ValueError(f"{path.name} is not an array of numbers in C order")
-        offset = f.tell()
-        view = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    if hasattr(view, "madvise"):
-        view.madvise(mmap.MADV_RANDOM)
-    return np.ndarray(shape, dtype, buffer=view, offset=offset)
 
 
 def _sample(library: Library) -> tuple[list[str], int]:
@@ -169,8 +152,8 @@ class Index:
             if meta.get("fingerprint") != library.fingerprint:
                 raise StaleIndex(f"the attribution index in {path} is for another library")
 
-            def array(name: str) -> np.ndarray:
-                return mapped(path / f"{name}.npy")
+            def array(name: str) -> np.ndarray:  # mapped, not read: opening costs the same at any size
+                return np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
 
             bounds, alphabet = [int(b) for b in meta["bounds"]], array("alphabet")
             shards = []

@@ -135,7 +135,8 @@ class Library:
 
     @cached_property
     def words(self) -> frozenset[str]:
-        """Every word (run of letters) of the library, lower-cased: what `readability` checks against."""
+        """Every word (run of letters), lower-cased, of the library (past WORD_CHARS, of that many characters,
+        the same share of every text): what `readability` checks against."""
         assert self.home is not None  # one held in memory has its words from the start
         return frozenset((self.home / "words.txt").read_text(encoding="utf-8").split("\n")) - {""}
 
