@@ -139,3 +139,31 @@ def test_download_skips_other_editions_of_a_work_a_search_found(tmp_path, gutenb
     assert "skipped 1 other edition of works already found: 42671 ('Pride and Prejudice', as 1342)" in result.stderr
     everything = poet("download", "--author", "austen", "--mirror", str(mirror), "--all-editions")
     assert everything.returncode == 2 and "42671 (book 42671 not found" in everything.stderr
+
+
+def test_train_skips_other_editions_and_a_resume_reads_the_library_it_trained_on(tmp_path, gutenberg_dir, poet_dirs):
+    """`poet train` with a search keeps one edition of each work, as `poet download` does; rerunning the command
+    resumes on the library config.json records, from its prepared files, without the catalog or the mirror."""
+    mirror = tmp_path / "m"
+    (mirror / "cache/epub/feeds").mkdir(parents=True)
+    header = "Text#,Type,Issued,Title,Language,Authors,Subjects,LoCC,Bookshelves\n"
+    rows = ['1342,Text,1998-06-01,Pride and Prejudice,en,"Austen, Jane, 1775-1817",,,\n',
+            '42671,Text,2013-05-07,"Pride and Prejudice",en,"Austen, Jane, 1775-1817",,,\n',
+            '946,Text,1997-05-01,Lady Susan,en,"Austen, Jane, 1775-1817",,,\n']  # fmt: skip
+    (mirror / "cache/epub/feeds/pg_catalog.csv").write_text(header + "".join(rows))
+    for book in (1342, 946):
+        shutil.copytree(gutenberg_dir / f"cache/epub/{book}", mirror / f"cache/epub/{book}")
+    train = ["train", "--project", "p", "--model", "e", "--author", "austen", "--layers", "1", "--hidden", "16",
+             "--batch-size", "4", "--seq-len", "16", "--precision", "fp32", "--eval-chars", "5000"]  # fmt: skip
+    first = poet(*train, "--mirror", str(mirror), "--steps", "1")
+    assert first.returncode == 0, first.stderr
+    assert "skipped 1 other edition of works already found: 42671 ('Pride and Prejudice', as 1342)" in first.stderr
+    config = json.loads((poet_dirs.home / "projects/p/e/config.json").read_text())
+    assert [t["key"] for t in config["library"]["texts"]] == ["pg1342", "pg946"]
+    for catalog in (poet_dirs.cache / "gutenberg").glob("*catalog*"):
+        catalog.unlink()  # a search now would need the mirror, which is gone
+    shutil.rmtree(mirror)
+    again = poet(*train, "--mirror", str(mirror), "--steps", "2")
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stderr and [json.loads(line)["step"] for line in
+                                           (poet_dirs.home / "projects/p/e/history.jsonl").read_text().splitlines()] == [1, 2]  # fmt: skip

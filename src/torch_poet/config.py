@@ -245,9 +245,14 @@ class LibrarySpec:
     books: list[int] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
+    all_editions: bool = False  # keep every edition a search finds of one work (default: the first of each)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.all_editions, bool):
+            raise PoetError(f"the library's all_editions must be true or false, not {str(self.all_editions)[:40]!r}")
         for name, value in asdict(self).items():
+            if name == "all_editions":
+                continue
             kind = int if name == "books" else str
             if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
                 raise PoetError(f"the library's {name} must be a list of {kind.__name__}, not {str(value)[:40]!r}")

@@ -166,7 +166,7 @@ class Poet:
             if not library.get("texts"):
                 raise PoetError("this model's config.json names no training texts, so quotes cannot be traced")
             try:
-                self._library = reopen(library["texts"], library.get("fingerprint"), self.source, self.cache)
+                self._library = reopen(library["texts"], library.get("fingerprint"), None, self.source, self.cache)
             except PoetError as e:
                 raise PoetError(f"cannot re-read the model's library ({e})") from None
         return self._library

@@ -106,6 +106,7 @@ def add_library_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--book", action="append", type=int, default=[], dest="books", help="a Gutenberg id (repeatable)")
     g.add_argument("--file", action="append", default=[], dest="files", help="a local UTF-8 text file (repeatable)")
     g.add_argument("--dir", action="append", default=[], dest="dirs", help="a folder of .txt files (repeatable)")
+    g.add_argument("--all-editions", action="store_true", help="keep every edition a search finds of one work")
 
 
 def add_min_quote(p: argparse.ArgumentParser) -> None:

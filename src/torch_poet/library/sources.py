@@ -25,7 +25,7 @@ def build(spec: LibrarySpec, source: str | None = None, cache: str | os.PathLike
     if spec.has_search() or spec.books:
         # the first process of a machine downloads; those waiting behind it find its books in the cache
         with exclusive(cache_root(cache) / "gutenberg" / "download.lock"):
-            read += _books(spec, source, cache)
+            read += _books(spec, source, cache, log)
     paths = [Path(f) for f in spec.files]
     for d in map(Path, spec.dirs):
         if not d.is_dir():
@@ -54,11 +54,13 @@ def _quiet(read: Reader) -> Text:
         return read()
 
 
-def _books(spec: LibrarySpec, source: str | None, cache: str | os.PathLike | None) -> list[Reader]:
-    """The Gutenberg books of the spec: its search and its ids, downloaded as `poet download` does (what is cached
-    skipped, several at a time from a mirror, a progress bar on a terminal); one that fails is skipped, named."""
+def _books(spec: LibrarySpec, source: str | None, cache: str | os.PathLike | None,
+           log: Callable[[str], None]) -> list[Reader]:  # fmt: skip
+    """The Gutenberg books of the spec: its search (other editions of a work it found skipped, and named, unless
+    spec.all_editions) and its ids, downloaded as `poet download` does (what is cached skipped, several at a time
+    from a mirror, a progress bar on a terminal); one that fails is skipped, named."""
     from .. import gutenberg
-    from ..gutenberg.bulk import fetch
+    from ..gutenberg.bulk import editions_skipped, fetch, one_edition_each
 
     catalog = gutenberg.load_catalog(source, cache)
     ids: list[int] = list(spec.books)
@@ -68,6 +70,10 @@ def _books(spec: LibrarySpec, source: str | None, cache: str | os.PathLike | Non
         )
         if not found:
             raise PoetError("the search matched no books: loosen --author/--title/--language/--subject")
+        if not spec.all_editions:
+            found, skipped = one_edition_each(found)
+            if skipped:
+                log(editions_skipped(skipped) + " (--all-editions keeps them)")
         ids += [b.id for b in found]
     meta = {b.id: b for b in gutenberg.search(catalog, ids=ids)}
     fetched = fetch(ids, source, cache)
@@ -83,13 +89,14 @@ def _books(spec: LibrarySpec, source: str | None, cache: str | os.PathLike | Non
     return [lambda i=i, p=p: book(i, p) for i, p in fetched.paths.items()]
 
 
-def reopen(record: list[dict], fingerprint: str | None, source: str | None = None,
+def reopen(record: list[dict], fingerprint: str | None, spec: LibrarySpec | None = None, source: str | None = None,
            cache: str | os.PathLike | None = None, log: Callable[[str], None] = say) -> Library:  # fmt: skip
-    """The library a model was trained on: its prepared files when they are there, else prepared again from its
-    config.json record (cached books, local files), each text checked against the sha256 kept there."""
+    """The library a model was trained on (spec: what it was asked as): its prepared files when they are there,
+    else prepared again from its config.json record (cached books, local files), each text checked against the
+    sha256 kept there. A resume and the model's readers take this, not the search run again: the catalog grows."""
     if fingerprint:
         try:
-            return open_prepared(cache_root(cache) / "libraries" / fingerprint)
+            return open_prepared(cache_root(cache) / "libraries" / fingerprint, spec)
         except PoetError:
             pass  # prepared again below
     from .. import gutenberg
@@ -104,4 +111,4 @@ def reopen(record: list[dict], fingerprint: str | None, source: str | None = Non
                             "quotes would be traced to another text: put the trained version back, or retrain")
         return Text(text=body, **{k: r.get(k) for k in ("key", "title", "author", "url", "book_id", "path")})
 
-    return prepare([lambda r=r: text(r) for r in record], None, cache, log)
+    return prepare([lambda r=r: text(r) for r in record], spec, cache, log)
