@@ -36,3 +36,23 @@ def test_the_threshold_is_the_shortest_length_chance_seldom_reaches():
     assert MIN_PHRASE < least < calibration.reach
     assert chance_share(calibration, least) <= CHANCE < chance_share(calibration, least - 1)
     assert calibration.figures(least).fraction <= CHANCE  # longest first marks no more than all matches do
+
+
+def test_past_its_sample_the_calibration_measures_a_sample_of_books_scaled_to_the_library():
+    """A library larger than SAMPLE_CHARS is calibrated on books drawn from all of it, SAMPLE_CHARS in all, and
+    the figures scaled to the whole library: the threshold stays within a character of the whole library's."""
+    from unittest import mock
+
+    from torch_poet.attribution import Index, index
+    from torch_poet.library import Library, Text
+
+    rng = random.Random(1)
+    words = ["".join(rng.choice("abcdefghijklmnop") for _ in range(rng.randint(2, 8))) for _ in range(2000)]
+    books = [Text(f"b{i}", "", "", " ".join(rng.choice(words) for _ in range(25_000))) for i in range(12)]
+    library = Library.from_texts(books)
+    whole = Index.build(library).calibration
+    with mock.patch.object(index, "SAMPLE_CHARS", library.chars // 3):
+        sampled = Index.build(library).calibration
+    assert abs(sum(whole.passages) - sum(sampled.passages)) <= 0.05 * sum(whole.passages)  # the same held-out budget
+    assert sampled.scale > 2.5 * whole.scale  # a third of the library measured, scaled to all of it
+    assert abs(sampled.threshold - whole.threshold) <= 1, (sampled.threshold, whole.threshold)
