@@ -582,6 +582,24 @@ def test_a_full_disk_while_a_library_is_prepared_says_the_space_needed_and_leave
     assert not (tmp_path / "home" / "projects" / "p").exists()  # nothing of the model written before it
 
 
+def test_a_read_only_cache_holds_the_library_in_memory_and_highlights(serve_home, tmp_path, env):
+    """A cache that cannot be written (a read-only mount, which binds root too): one warning, the library and its
+    index held in memory, and the quotes found all the same."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("no user and mount namespaces here to mount a read-only folder in")
+    cache = tmp_path / "read-only-cache"
+    cache.mkdir()
+    script = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" "$1" || exit 99; shift; exec "$@"'
+    command = [sys.executable, "-m", "torch_poet", "highlight", "--project", "test", "--model", "tiny", "--json", "-"]
+    r = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", str(cache), *command], input=AUSTEN[:80],
+                       env={**env, "POET_HOME": str(serve_home), "POET_CACHE": str(cache)}, capture_output=True,
+                       text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "warning: the library cannot be prepared in" in r.stderr and "it is held in memory instead" in r.stderr
+    assert [s for s in json.loads(r.stdout)["spans"] if s["quoted"]]
+    assert not list(cache.iterdir())
+
+
 INDEXING = """
 import sys
 from torch_poet.attribution import Index

@@ -3,7 +3,6 @@ reused, rebuilt when damaged, safe against kills and a second process; and its w
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -114,18 +113,6 @@ def test_characters_past_one_byte_take_two_and_past_two_bytes_are_refused(tmp_pa
     huge = "".join(chr(c) for c in range(0x20000, 0x20000 + 65_537))
     with pytest.raises(PoetError, match=r"65,537 distinct characters, more than the 65,536 a model can read"):
         prepare(readers([Text("h", "H", "", huge)]), cache=tmp_path, log=quiet)
-
-
-def test_a_read_only_cache_holds_the_library_in_memory(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders")
-    tmp_path.chmod(0o555)
-    said = []
-    try:
-        library = prepare(readers(TEXTS), cache=tmp_path / "cache", log=said.append)
-    finally:
-        tmp_path.chmod(0o755)
-    assert library.home is None and library.text(0) == TEXTS[0].text and said[0].startswith("warning:")
 
 
 PREPARE = """
