@@ -85,3 +85,21 @@ def test_an_index_in_an_old_format_is_rebuilt_once_with_a_notice(tmp_path):
     said.clear()
     Index.cached(library, log=said.append)
     assert said == []
+
+
+def test_a_library_past_the_split_is_sorted_in_one_shard_per_core_at_once(tmp_path):
+    """Cut as evenly as its texts allow, one shard a core (four at most), sorted at once; the same quotes."""
+    from torch_poet.attribution import index
+
+    texts = [Text(f"t{i}", "", "", f"book {i}: It was the best of times, it was the worst of times. " * (i + 3))
+             for i in range(9)]  # fmt: skip
+    library = Library.from_texts(texts)
+    with mock.patch.object(index, "SPLIT_CHARS", 1000), mock.patch("os.cpu_count", return_value=3):
+        bounds, workers = index.shard_plan(library)
+        sharded = Index.build(library, calibrate=False)
+    assert workers == 3 and len(bounds) == 4 and sharded.bounds == bounds
+    sizes = [sum(t.text.__len__() for t in texts[a:b]) for a, b in zip(bounds, bounds[1:])]
+    assert max(sizes) < 1.5 * library.chars / 3  # even, as whole texts allow
+    one = Index.build(library, calibrate=False, most=library.chars)
+    generated = "so book 8: It was the best of times, it was the worst of times. And book 2: It was"
+    assert len(one.shards) == 1 and sharded.segment(generated, 8, max_sources=99) == one.segment(generated, 8, max_sources=99)

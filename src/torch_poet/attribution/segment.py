@@ -7,6 +7,7 @@ covered by kept ones is dropped, and a partial overlap goes to the longer one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -90,10 +91,7 @@ class Segmenter:
         folded, keep = fold(code_points(text))
         origin = np.append(np.flatnonzero(keep), len(text))  # original offset of each folded char, then the end
         n = len(folded)
-        found = []  # each shard's query codes and keys, longest matches (lengths, rows lo-hi, depth) and their ends
-        for shard in self.shards:
-            codes, query, (lengths, lo, hi, depth) = shard.lockstep(folded)
-            found.append((codes, query, lo, hi, depth, shard.ends(codes, query, lengths, lo, hi, depth)))
+        found = _each(lambda shard: _search(shard, folded), self.shards)  # a shard's codes, keys, rows, depth, ends
         ends = np.max([f[-1] for f in found], axis=0)  # each shard's ends are exact: the longest of them
         pos = np.arange(n)
         candidates = np.flatnonzero(left_maximal(ends, pos) & (ends - pos >= self.least))
@@ -110,14 +108,15 @@ class Segmenter:
         if kept:
             starts = np.array([a for a, _ in kept], dtype=np.int64)
             sizes = np.array([b - a for a, b in kept], dtype=np.int64)
-            first, last = [], []
-            for shard, (codes, query, lo, hi, depth, _) in zip(self.shards, found):
+
+            def rows(k: int) -> tuple[np.ndarray, np.ndarray]:
+                (codes, query, lo, hi, depth, _), shard = found[k], self.shards[k]
                 known = sizes >= depth[starts]  # not cut short of the rows found for its start: narrow those
-                f, la = shard.find(codes, query, starts, sizes, np.where(known, lo[starts], 0),
-                                   np.where(known, hi[starts], len(shard.sa)), np.where(known, depth[starts], 0))  # fmt: skip
-                first.append(f)
-                last.append(la)
-            sources = self.sources(first, last, sizes, self.max_sources)
+                return shard.find(codes, query, starts, sizes, np.where(known, lo[starts], 0),
+                                  np.where(known, hi[starts], len(shard.sa)), np.where(known, depth[starts], 0))  # fmt: skip
+
+            first, last = zip(*_each(rows, range(len(self.shards))))
+            sources = self.sources(list(first), list(last), sizes, self.max_sources)
             counts = sum(la - f for f, la in zip(first, last)).tolist()
             for (a, b), named, count in zip(kept, sources, counts):
                 start, end = int(origin[a]), int(origin[b])  # with the white space folded into its last char
@@ -129,6 +128,22 @@ class Segmenter:
         if stop > at:
             spans.append(Span(at, stop, text[at:stop]))
         return spans, stop
+
+
+_SHARDS = ThreadPoolExecutor(4, thread_name_prefix="poet-shards")  # threads start when first needed
+
+
+def _each(fn: Callable, items: Sequence) -> list:
+    """fn of each item: of several shards at once, a thread each (numpy lets go of the GIL in the gathers and
+    comparisons the searches are made of), so that a library in shards answers about as soon as one in one."""
+    return [fn(items[0])] if len(items) == 1 else list(_SHARDS.map(fn, items))
+
+
+def _search(shard: SuffixArray, folded: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A shard's query codes and keys, every position's longest-match rows (lo, hi) and depth, and where each
+    position's longest match ends (exact: `SuffixArray.ends`)."""
+    codes, query, (lengths, lo, hi, depth) = shard.lockstep(folded)
+    return codes, query, lo, hi, depth, shard.ends(codes, query, lengths, lo, hi, depth)
 
 
 def segment_stream(chunks: Iterable[str], segmenter: Segmenter | None) -> Iterator[tuple[str, list[Span]]]:
