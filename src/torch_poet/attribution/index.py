@@ -30,7 +30,7 @@ from .suffix_array import SuffixArray, text_starts
 
 FORMAT = 3  # bump when the files written by Index.save change meaning
 BYTES_PER_CHAR = 6  # what building a shard holds per character: its codes and its suffix array, with room
-SPLIT_CHARS = 64_000_000  # past this, a library is sorted in one shard per core, at once
+SPLIT_CHARS = 256_000_000  # past this, a library is sorted in one shard per core, at once (below, one is faster)
 
 
 def shard_plan(library: Library, most: int | None = None) -> tuple[list[int], int]:
@@ -170,8 +170,8 @@ class Index:
             shards = []
             for k in range(len(bounds) - 1):
                 codes, sa = array(f"codes.{k}"), array(f"sa.{k}")
-                sample = np.asarray(sa[:: max(1, len(sa) // 1024)])  # a page each
-                if len(sa) and (sample.min() < 0 or sample.max() >= len(sa)) or codes[:: max(1, len(codes) // 1024)].max() > len(alphabet) + 1:
+                sample = np.asarray(sa[:: max(1, len(sa) // 64)])  # a page each (and the read-ahead around it)
+                if len(sa) and (sample.min() < 0 or sample.max() >= len(sa)) or codes[:: max(1, len(codes) // 64)].max() > len(alphabet) + 1:
                     raise ValueError("its arrays do not fit one another")
                 shards.append(SuffixArray(alphabet, codes, sa, array(f"head.{k}")))
             c = meta["calibration"]  # every saved index is calibrated: without one the rule would not mean chance
