@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 from conftest import PRIDE_AND_PREJUDICE, wait_for_snapshot
+from helpers import AUSTEN, BRONTE
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -131,6 +132,51 @@ def test_a_quote_shows_its_source_on_hover_and_from_the_keyboard(page, server):
     page.keyboard.press("Escape")
     expect(card).to_be_hidden()
     expect(quote).to_be_focused()
+
+
+def test_check_finds_the_quotes_of_a_pasted_text_or_a_file_and_write_checks_its_prompt(page, server, tmp_path):
+    page.goto(server.url + "#check")
+    pasted = "Our own words first. " + AUSTEN[:300] + " And ours again."
+    page.fill("#check-text", pasted)
+    page.click("#check")
+    expect(page.locator("#check-out")).to_have_attribute("data-state", "done")
+    assert shown_text(page, "#check-out") == pasted
+    expect(page.locator("#check-out .quote")).to_have_count(1)  # the passage is one quote
+    expect(page.locator("#check-legend a")).to_have_attribute("href", PRIDE_AND_PREJUDICE)  # the book, named
+    expect(page.locator("#check-legend li").first).to_contain_text("quoted in 1 quote")
+    shoot(page, "check-pasted")
+    book = tmp_path / "mine.txt"
+    book.write_text(BRONTE[:250] + "\nnot in the library\n")
+    page.set_input_files("#check-file", str(book))  # a file: read, checked at once
+    expect(page.locator("#check-status")).to_contain_text("mine.txt", timeout=TIMEOUT)
+    expect(page.locator("#check-out")).to_contain_text("not in the library")
+    expect(page.locator("#check-out .quote")).to_have_count(1)
+    write(page, server, prompt=AUSTEN[:120])  # a prompt that quotes the library is shown so
+    expect(page.locator("#write-prompt")).to_be_visible()
+    expect(page.locator("#write-prompt-text .quote")).to_have_count(1)
+    write(page, server, prompt="It")  # too short to quote anything
+    expect(page.locator("#write-prompt")).to_be_hidden()
+
+
+@pytest.mark.parametrize("size", [(1366, 900), (390, 844)], ids=["desktop", "phone"])
+def test_the_hover_card_stays_in_the_window_at_its_bottom_edge(browser, server, size):
+    """A quote at the window's bottom edge opens its card above it; a quote's number sits by its last word, never
+    after a line break the quote ends in."""
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    write(page, server)
+    ends = page.eval_on_selector_all("#write-out .quote", "qs => qs.map(q => q.firstChild.data)")
+    assert ends and all(text == text.rstrip() for text in ends)
+    quote, card = page.locator("#write-out .quote").last, page.locator("#card")
+    page.evaluate("document.body.style.paddingBottom = '3000px'")  # room to scroll the quote to the bottom edge
+    quote.evaluate("q => window.scrollBy(0, q.getBoundingClientRect().bottom - window.innerHeight + 2)")
+    quote.hover()
+    expect(card).to_be_visible()
+    box, at = card.bounding_box(), quote.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= size[1], (box, at)
+    assert box["y"] + box["height"] <= at["y"]  # above the quote
+    shoot(page, f"hover-card-bottom-{size[0]}")
+    context.close()
 
 
 def test_the_forms_offer_what_the_api_accepts(page, server):

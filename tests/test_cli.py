@@ -104,7 +104,7 @@ def test_cli_highlight_states_the_rule_and_shows_phrases(home, tmp_path, poet):
     assert "per_1000" in data["summary"] and all("phrase" in s for s in data["spans"])
     r = poet_cli(home, "highlight", str(f), *MODEL, "--min-quote", "30", "--phrases", "--json")
     data = json.loads(r.stdout)
-    assert data["min_quote"] == 30 and "set by --min-quote" in data["summary"]["rule"]
+    assert data["min_quote"] == 30 and "(as asked" in data["summary"]["rule"]
     assert [s["text"] for s in data["spans"] if s["quoted"]] == ["It is a truth universally acknowledged, "]
     assert [s["text"] for s in data["spans"] if s["phrase"]] == [" a rain so penetrating"]
     r = poet_cli(home, "highlight", str(f), *MODEL)

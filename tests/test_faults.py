@@ -679,7 +679,7 @@ def test_a_damaged_or_implausible_index_is_rebuilt_and_leftovers_removed(tmp_pat
         said = []
         rebuilt = Index.cached(library, log=said.append)
         assert len(said) == 1 and said[0].endswith(": rebuilding it"), (why, said)
-        assert rebuilt.rule() == good.rule() and rebuilt.rule().calibrated, why  # not "set by --min-quote"
+        assert rebuilt.rule() == good.rule() and rebuilt.rule().calibrated, why  # not "as asked"
         assert not [p.name for p in path.iterdir() if "tmp" in p.name], why
 
 

@@ -19,7 +19,7 @@ LANGUAGES = []
 BOOKS = [946, 29220]            # Lady Susan, Monday or Tuesday: two small books
 MIRROR = {str(MIRROR)!r}
 MINUTES = 0.3
-LAYERS, HIDDEN = 1, 64
+LAYERS, HIDDEN = None, None     # sized, as a user gets it
 SNAPSHOT_EVERY = 0.1
 USE_GOOGLE_DRIVE = False
 """
@@ -47,3 +47,7 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     assert (tmp_path / "home" / "projects" / "nb" / "tiny" / "best.safetensors").exists()
     text = json.dumps([o.get("text", "") for o in outputs])
     assert "val" in text and "bpc" in text  # the training statistics line
+    assert "torch-poet is installed" in text  # the install cell found it and said so
+    assert "0.3 minutes on " in text and "LSTM, batch" in text  # a new model sized to the machine and MINUTES
+    config = json.loads((tmp_path / "home" / "projects" / "nb" / "tiny" / "config.json").read_text())
+    assert config["sizing"]["picked"].startswith("0.3 minutes on ")

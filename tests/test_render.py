@@ -54,8 +54,9 @@ def test_html_has_tooltip_with_context_link_and_reference_numbers(spans):
 def test_html_themes(spans):
     assert "prefers-color-scheme:dark" in html(spans)
     light, dark = html(spans, theme="light"), html(spans, theme="dark")
-    assert "prefers-color-scheme" not in light and "poet-light" in light and "#ffe08a" in light
-    assert "poet-dark" in dark and "#6b5300" in dark and "#ffe08a" not in dark
+    first_light, first_dark = render.HTML_BACKGROUNDS[0]
+    assert "prefers-color-scheme" not in light and "poet-light" in light and first_light in light
+    assert "poet-dark" in dark and first_dark in dark and first_light not in dark
     with pytest.raises(ValueError):
         html(spans, theme="sepia")
 
@@ -120,7 +121,7 @@ def test_the_legend_states_the_rule_and_one_book_needs_no_numbers(monkeypatch):
     assert ansi(spans, rule=rule).endswith(f"{rule.describe()}\n\x1b[48;5;229;38;5;16m[1]\x1b[0m Austen, Jane: "
                                            "Pride and Prejudice (1 quote, 89 chars)")  # fmt: skip
     override = index.rule(12)
-    assert override.describe().startswith("quotes ≥ 12 chars (set by --min-quote")
+    assert override.describe().startswith("quotes ≥ 12 chars (as asked")
 
 
 def test_phrases_are_faint_and_not_in_the_legend(monkeypatch):
@@ -160,3 +161,46 @@ def test_importing_render_loads_no_torch():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout == "[]\n"
+
+
+def lab(colour: str) -> tuple[float, float, float]:
+    """CIE L*a*b* (D65) of an sRGB colour #rrggbb: distances in it follow how far apart colours look."""
+    rgb = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb)
+    xyz = ((0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, 0.2126 * r + 0.7152 * g + 0.0722 * b,
+           (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883)  # fmt: skip
+    f = [t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz]
+    return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+
+
+def test_twelve_books_have_colours_apart_and_text_stays_readable_on_them():
+    """Books near in number are far in colour (the old palette's 1st and 8th were two yellows, 1.01:1 apart); the
+    text on each keeps a contrast of 4.5:1 (black on the light ones, white on the dark ones)."""
+    import itertools
+    import math
+
+    assert len(render.HTML_BACKGROUNDS) == 12
+    for theme in (0, 1):
+        colours = [lab(pair[theme]) for pair in render.HTML_BACKGROUNDS]
+        assert min(math.dist(a, b) for a, b in itertools.combinations(colours, 2)) >= 13  # clearly different
+        assert min(math.dist(colours[i], colours[j]) for i in range(12) for j in range(i + 1, min(12, i + 4))) >= 20
+        for light, _, _ in colours:
+            y = ((light + 16) / 116) ** 3  # relative luminance from L*
+            assert ((y + 0.05) / 0.05 if theme == 0 else 1.05 / (y + 0.05)) >= 4.5
+
+
+def test_a_quotes_number_stays_by_its_last_word_when_it_ends_in_a_line_break():
+    spans = Index.build(Library.from_texts(TEXTS)).segment("zz must be in want of a wife.\nqq the minds & friends", 10)
+    assert spans[1].text.endswith("wife.\n") and spans[-1].quoted  # two books: the quotes carry numbers
+    page = html(spans)
+    assert "wife.<sup>1</sup>" in page and "</span>\nqq" in page
+
+
+def test_a_rule_that_chance_meets_says_so_in_its_own_words():
+    from torch_poet.attribution import Figures, Rule
+
+    chancy = Rule(15, False, 12_000_000, Figures(0.78, 40, 90.0)).describe()
+    assert chancy == ("quotes ≥ 15 chars (as asked; at this length most quotes are chance: text this library never "
+                      "saw scores 78%)")  # fmt: skip
+    fair = Rule(36, True, 12_000_000, Figures(0.0004, 38, 0.1)).describe()
+    assert "chance:" not in fair and fair.endswith("unseen text: 0.0% quoted, longest 38)") and "--" not in fair

@@ -19,9 +19,12 @@ from .attribution.results import CONTEXT, Figures, Rule, Source, SourceStats, Sp
 # xterm-256 backgrounds that stay readable on dark and light terminals; the foreground follows the luminance
 ANSI_BACKGROUNDS = (229, 153, 157, 218, 183, 223, 159, 192, 210, 147, 121, 224, 31, 97, 130, 65)
 # (light theme, dark theme) backgrounds for HTML; text colour comes from the theme
+# (light, dark) backgrounds of books 1.., 12 hues 30 degrees apart taken 150 degrees at a time, so that books near
+# in number are far in colour; past 12 the colours repeat and the superscript numbers tell the books apart
 HTML_BACKGROUNDS = (
-    ("#ffe08a", "#6b5300"), ("#a8d8ff", "#1f4e79"), ("#b5f0b5", "#2d5f2d"), ("#ffc2d4", "#7a2945"),
-    ("#d9c2ff", "#4b3280"), ("#ffcf9e", "#7a4414"), ("#9ee6e0", "#1d5e58"), ("#e6e68a", "#5c5c12"),
+    ("#f9e594", "#776622"), ("#94c7f9", "#224c77"), ("#94f994", "#227722"), ("#f994be", "#772245"),
+    ("#cf94f9", "#542277"), ("#f9be94", "#774522"), ("#94f9f9", "#227777"), ("#f99494", "#772222"),
+    ("#9494f9", "#222277"), ("#cff994", "#547722"), ("#f994f9", "#772277"), ("#94f9c7", "#22774d"),
 )  # fmt: skip
 _RESET = "\x1b[0m"
 
@@ -168,9 +171,10 @@ def _html_quote(span: Span, numbers: dict[str, int], marks: bool) -> str:
     elsewhere = f"<i>{others}{span.count:,} places in all</i>" if span.count > 1 else ""
     tip = f"<b>[{numbers[first.key]}] {_book_link(first)}, character {first.offset:,}</b>{passage}{elsewhere}"
     sup = f"<sup>{refs}</sup>" if marks else ""  # with one book the colour says it all
+    words = span.text.rstrip()  # the number stays by the last word, not after a line break
     return (
-        f'<span class="poet-q {_colour(numbers[first.key])}" tabindex="0">{_html.escape(span.text)}'
-        f'{sup}<span class="poet-tip" role="tooltip">{tip}</span></span>'
+        f'<span class="poet-q {_colour(numbers[first.key])}" tabindex="0">{_html.escape(words)}'
+        f'{sup}<span class="poet-tip" role="tooltip">{tip}</span></span>{_html.escape(span.text[len(words):])}'
     )
 
 
@@ -265,6 +269,7 @@ def _summary_data(s: Summary) -> dict:
         "longest_text": s.longest_text,
         "min_quote": s.rule.min_quote if s.rule else None,
         "rule": s.rule.describe() if s.rule else None,
+        "chancy": bool(s.rule and s.rule.chancy),
         "unseen": _figures_data(unseen) if unseen else None,
         "sources": [_fields(b, "key", "title", "author", "url", "quotes", "chars") for b in s.sources],
     }

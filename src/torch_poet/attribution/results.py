@@ -58,6 +58,9 @@ class Figures:
     per_1000: float
 
 
+CHANCE_WARNING = 0.05  # past this share of unseen text quoted, the rule's line says most quotes are chance
+
+
 @dataclass(frozen=True)
 class Rule:
     """What made a match a quote here: its length, whether that is the calibrated default, and what text
@@ -70,14 +73,18 @@ class Rule:
 
     def describe(self) -> str:
         size = f"{self.library_chars / 1e6:,.1f} MB" if self.library_chars >= 1e5 else f"{self.library_chars:,}-char"
-        why = (
-            f"longer than unseen text reaches by chance in this {size} library"
-            if self.calibrated
-            else "set by --min-quote"
-        )
+        why = f"longer than unseen text reaches by chance in this {size} library" if self.calibrated else "as asked"
         base = self.unseen
+        if self.chancy:
+            return (f"quotes ≥ {self.min_quote} chars ({why}; at this length most quotes are chance: text this library "
+                    f"never saw scores {base.fraction:.0%})")  # fmt: skip
         seen = f"; unseen text: {base.fraction:.1%} quoted, longest {base.longest}" if base else ""
         return f"quotes ≥ {self.min_quote} chars ({why}{seen})"
+
+    @property
+    def chancy(self) -> bool:
+        """Whether chance alone marks much of unseen text at this length (most of its quotes mean nothing)."""
+        return self.unseen is not None and self.unseen.fraction > CHANCE_WARNING
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ async function generate(event) {
       else if (kind === "done") {
         const seconds = (performance.now() - started) / 1000;
         setStatus(status, `${plural(data.text.length, "char")} in ${seconds.toFixed(2)} s · seed ${seed}`);
+        checkPrompt(body.prompt);
       }
     }
     out.dataset.state = "done";
@@ -37,6 +38,50 @@ async function generate(event) {
   } finally {
     if (generation === controller) { generation = null; $("#stop").disabled = true; }
   }
+}
+
+/** The quotes of a text (the prompt, a text to check) shown in textNode, with their legend; the reply's summary. */
+async function showQuotes(text, textNode, legendNode, settings = {}) {
+  const reply = await api("/api/highlight", { ...selectedModel(), ...settings, text });
+  const shown = new Highlighted(textNode, legendNode);
+  shown.addText(text);
+  if (reply.spans) shown.addSpans(reply.spans, reply.summary);
+  return reply;
+}
+
+/** The prompt is text too: where it quotes the library, it is shown so above the continuation. */
+async function checkPrompt(prompt) {
+  const box = $("#write-prompt");
+  box.hidden = true;
+  const reply = await showQuotes(prompt, $("#write-prompt-text"), $("#write-prompt-legend")).catch(() => null);
+  box.hidden = !reply?.summary?.quotes;
+}
+
+// --- check: any text, pasted, typed or dropped as a file, with its quotes -----------------------------------------
+
+async function check(event) {
+  event.preventDefault();
+  const form = $("#check-form"), status = $("#check-status"), out = $("#check-out");
+  const { text = "", ...settings } = formValues(form), from = form.dataset.from ? ` · ${form.dataset.from}` : "";
+  out.dataset.state = "checking";
+  setStatus(status, "looking for quotes…");
+  try {
+    const reply = await showQuotes(text, out, $("#check-legend"), settings);
+    out.dataset.state = "done";
+    setStatus(status, reply.warning || `${plural(text.length, "char")} checked${from}`, Boolean(reply.warning));
+  } catch (error) {
+    out.dataset.state = "stopped";
+    setStatus(status, error.message, true);
+  }
+}
+
+async function readTextFile(file) {
+  const area = $("#check-text"), most = Number(area.maxLength) > 0 ? Number(area.maxLength) : Infinity;
+  const text = await file.text();
+  area.value = text.slice(0, most);
+  $("#check-form").dataset.from = text.length > most  // what the status line says the text is
+    ? `the first ${most.toLocaleString("en")} of ${plural(text.length, "char")} of ${file.name}` : file.name;
+  $("#check-form").requestSubmit();
 }
 
 // --- chat: the conversation goes on from turn to turn until reset -------------------------------------------------
@@ -57,7 +102,7 @@ async function chatTurn(event) {
     const answer = el("div", { class: "text" }), legend = el("ul", { class: "legend" });
     const shown = new Highlighted(answer, legend);
     shown.addText(reply.answer);
-    if (reply.spans) shown.addSpans(reply.spans, reply.summary.quotes ? reply.summary : null);
+    if (reply.spans) shown.addSpans(reply.spans, reply.summary);  // the legend says "0.0% quoted" too
     log.append(el("div", { class: "turn poet" }, answer, legend));
     answer.scrollIntoView({ block: "nearest" });
     setStatus(status, reply.warning || "", Boolean(reply.warning));
@@ -194,7 +239,7 @@ async function search(event) {
 
 // --- pages ---------------------------------------------------------------------------------------------------------
 
-const PAGES = ["write", "chat", "dashboard", "library"];
+const PAGES = ["write", "check", "chat", "dashboard", "library"];
 let dashboardTimer = 0;
 
 function showPage() {
@@ -223,6 +268,18 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#stop").addEventListener("click", () => generation?.abort());
   $("#prompt").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $("#write-form").requestSubmit();
+  });
+  $("#check-form").addEventListener("submit", check);
+  $("#check-text").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) $("#check-form").requestSubmit();
+  });
+  $("#check-text").addEventListener("input", () => delete $("#check-form").dataset.from);  // typed: not the file
+  $("#check-file").addEventListener("change", (e) => { if (e.target.files[0]) readTextFile(e.target.files[0]); });
+  $("#check-text").addEventListener("dragover", (e) => e.preventDefault());
+  $("#check-text").addEventListener("drop", (e) => {
+    if (!e.dataTransfer.files[0]) return;
+    e.preventDefault();
+    readTextFile(e.dataTransfer.files[0]);
   });
   $("#chat-form").addEventListener("submit", chatTurn);
   $("#chat-text").addEventListener("keydown", (e) => {

@@ -4,7 +4,7 @@
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const LN2 = Math.log(2);
-const PALETTE = 8; // render.HTML_BACKGROUNDS: classes q0..q7 come from /palette.css
+const PALETTE = 12; // render.HTML_BACKGROUNDS: classes q0..q11 come from /palette.css
 
 /** An element with attributes and children (strings become text nodes, so generated text is never parsed as HTML). */
 function el(tag, attrs = {}, ...children) {
@@ -170,7 +170,7 @@ class Highlighted {
 
   addSpans(spans, summary) {
     for (const span of spans) {
-      this.tail.before(span.quoted ? this.quote(span) : span.phrase ? this.phrase(span) : span.text);
+      this.tail.before(...(span.quoted ? this.quote(span) : [span.phrase ? this.phrase(span) : span.text]));
       this.covered = span.end;
     }
     this.tail.data = this.text.slice(this.covered);
@@ -182,10 +182,11 @@ class Highlighted {
       if (!this.numbers.has(s.key)) this.numbers.set(s.key, this.numbers.size + 1);
       return this.numbers.get(s.key);
     });
+    const words = span.text.trimEnd(); // the number stays by the last word, not after a line break
     const node = el("span", { class: `quote q${(refs[0] - 1) % PALETTE}`, tabindex: 0, "aria-describedby": "card" },
-      span.text, el("sup", {}, refs.join(",")));
+      words, el("sup", {}, refs.join(",")));
     node.quote = { ...span, refs };
-    return node;
+    return [node, span.text.slice(words.length)];
   }
 
   phrase(span) {
@@ -202,7 +203,7 @@ class Highlighted {
       ` (${plural(s.quotes, "quote")}, ${plural(s.chars, "char")})`));
     // with one book the colour says it all: the quotes lose their superscript numbers
     this.textNode.classList.toggle("one-book", summary.sources.length <= 1);
-    const rule = summary.rule ? [el("li", { class: "rule" }, summary.rule)] : [];
+    const rule = summary.rule ? [el("li", { class: summary.chancy ? "rule chancy" : "rule" }, summary.rule)] : [];
     this.legendNode.replaceChildren(el("li", {}, `${share} quoted in ${plural(summary.quotes, "quote")}${longest}`),
       ...rule, ...items);
   }
@@ -231,10 +232,12 @@ const card = {
       ...(q.count > 1 ? [el("i", {}, `${others}${plural(q.count, "place")} in all`)] : []));
     this.owner = quote;
     this.node.hidden = false;
-    const box = quote.getBoundingClientRect(), width = this.node.offsetWidth;
+    const box = quote.getBoundingClientRect(), width = this.node.offsetWidth, height = this.node.offsetHeight;
     const left = Math.max(4, Math.min(box.left, document.documentElement.clientWidth - width - 4));
+    // below the quote, or above it where below would leave the window and above has the room
+    const below = box.bottom + 4 + height <= document.documentElement.clientHeight || box.top < height + 8;
     this.node.style.left = `${left + window.scrollX}px`;
-    this.node.style.top = `${box.bottom + window.scrollY + 4}px`;
+    this.node.style.top = `${(below ? box.bottom + 4 : box.top - height - 4) + window.scrollY}px`;
   },
   hideSoon() {
     clearTimeout(this.timer);
