@@ -7,6 +7,7 @@ dashboard watches. Each test saves a screenshot under tests/screenshots/ for a p
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,6 +159,20 @@ def test_check_finds_the_quotes_of_a_pasted_text_or_a_file_and_write_checks_its_
     expect(page.locator("#write-prompt")).to_be_hidden()
 
 
+def test_a_model_trained_meanwhile_joins_the_menu_without_a_reload(page, server, serve_home):
+    page.goto(server.url + "#write")
+    expect(page.locator("#model option")).not_to_have_count(0)
+    assert "test/later" not in page.locator("#model option").all_text_contents()
+    later = serve_home / "projects/test/later"
+    shutil.copytree(serve_home / "projects/test/tiny", later)
+    try:
+        page.evaluate("window.dispatchEvent(new Event('focus'))")  # the user comes back to the tab
+        expect(page.locator("#model option[value='test/later']")).to_have_count(1)
+        expect(page.locator("#model")).to_have_value("test/tiny")  # the choice stays
+    finally:
+        shutil.rmtree(later)
+
+
 @pytest.mark.parametrize("size", [(1366, 900), (390, 844)], ids=["desktop", "phone"])
 def test_the_hover_card_stays_in_the_window_at_its_bottom_edge(browser, server, size):
     """A quote at the window's bottom edge opens its card above it; a quote's number sits by its last word, never
@@ -276,9 +291,17 @@ def test_phone_width_dark_theme_and_keyboard(browser, server):
         page.fill("#prompt", "There was no")
         page.keyboard.press("Control+Enter")  # generate without the mouse
         expect(page.locator("#write-out")).to_have_attribute("data-state", "done")
-        for name in ("write", "chat", "dashboard", "library"):
+        for name in ("write", "check", "chat", "dashboard", "library"):
             page.goto(f"{server.url}#{name}")
             assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), name
+        page.fill("#search-form [name=author]", "austen")  # the results: which model has a book, in view
+        page.click("#search-form button[type=submit]")
+        trained = page.locator("#results tbody tr").first.locator("td").last
+        expect(trained).to_be_visible()
+        box = trained.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375 and trained.evaluate(
+            "td => getComputedStyle(td, '::before').content").startswith('"trained into')
+        shoot(page, "phone-library")
         page.goto(server.url + "#write")
         shoot(page, "phone-dark")
         page.focus("#theme")

@@ -67,7 +67,7 @@ def test_cli_generate_min_p(home, poet):
         (["--temperature", "-1"], "--temperature must be a number >= 0"),
         (["--top-p", "2"], "--top-p must be a number > 0 and <= 1"),
         (["--top-k", "0"], "--top-k must be a whole number >= 1"),
-        (["--prompt", "snow ☃"], "characters the model never saw: '☃'"),
+        (["--prompt", "snow ☃"], "characters the model never saw: '☃'; remove them, or add --skip-unknown to drop"),
         (["--model", "nope"], "no model in"),
         (["--device", "floppy"], "unknown device 'floppy'"),
     ],

@@ -160,7 +160,8 @@ def test_highlight_any_text(client):
         ({"length": MAX_LENGTH + 1}, 422, f"length: Input should be less than or equal to {MAX_LENGTH}"),
         ({"length": "many"}, 422, "length: Input should be a valid integer"),
         ({"seed": -1}, 422, "seed: Input should be greater than or equal to 0"),
-        ({"prompt": "\u4e00"}, 400, "the prompt has characters the model never saw: '\u4e00'"),
+        ({"prompt": "\u4e00"}, 400, "the prompt has characters the model never saw: '\u4e00'; remove them, or tick "
+                                   "“drop unknown characters” (skip_unknown) to drop them"),
         ({"project": "test", "model": "huge"}, 404, "unknown model test/huge: choose one of test/tiny"),
         ({"project": "..", "model": ".."}, 404, "unknown model ../..: choose one of test/tiny"),
         ({"project": "/etc", "model": "passwd"}, 404, "unknown model /etc/passwd"),

@@ -10,7 +10,7 @@ import sys
 import warnings
 
 from ..config import DEFAULT_MODEL, DEFAULT_PROJECT
-from ..errors import PoetError, say
+from ..errors import PoetError, UnknownCharacters, say
 from .args import Parser, add_command, number
 from .library import register_download, register_search, register_show
 from .dialog import register_chat
@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a full disk shows here, while there is still time to say so
         return code
     except PoetError as e:
+        if isinstance(e, UnknownCharacters):
+            e = e.said("add --skip-unknown")
         if "POET_LAUNCHED" in os.environ:  # a worker of `poet train --nproc`: its launcher says it, once
             from ..train.workers import hand_over
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..errors import PoetError
+from ..errors import PoetError, UnknownCharacters
 from ..model import CharRNN, State
 
 PIECE = 1 << 12  # prompt characters run through the model at a time: memory follows this, not the prompt
@@ -23,10 +23,7 @@ def encode(vocab: str, text: str, skip_unknown: bool = False) -> list[int]:
     if missing:
         shown = " ".join(repr(c) for c in missing[:20]) + (" ..." if len(missing) > 20 else "")
         if not skip_unknown:
-            raise PoetError(
-                f"the prompt has characters the model never saw: {shown}; "
-                "remove them or pass --skip-unknown (skip_unknown=True) to drop them"
-            )
+            raise UnknownCharacters(shown)
         warnings.warn(f"dropping characters the model never saw: {shown}", stacklevel=3)
         text = "".join(c for c in text if c in index)
     return [index[c] for c in text]

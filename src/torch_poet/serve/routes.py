@@ -25,7 +25,7 @@ from ..disk import config_json
 from ..disk import history as history_jsonl
 from ..disk import samples
 from ..disk.models import list_models, model_row
-from ..errors import PoetError
+from ..errors import PoetError, UnknownCharacters
 from ..render import HTML_BACKGROUNDS, highlight_data
 from .runtime import LOOPBACK_HOSTS, NOT_FRAMED, Guard, Loaded, Models, Workers
 from .schemas import ChatRequest, GenerateRequest, HighlightRequest, ModelRef, ResetRequest, sampling
@@ -98,6 +98,8 @@ def create_app(
 
     @app.exception_handler(PoetError)
     async def poet_error(request: Request, exc: PoetError) -> JSONResponse:
+        if isinstance(exc, UnknownCharacters):  # the page's words: it has a box for it (skip_unknown in the API)
+            exc = exc.said("tick “drop unknown characters” (skip_unknown)")
         return JSONResponse({"error": models.private_paths_hidden(str(exc))}, 400)
 
     @app.get("/", include_in_schema=False)

@@ -292,6 +292,7 @@ document.addEventListener("DOMContentLoaded", () => {
     chatReset();
   });
   window.addEventListener("hashchange", showPage);
+  window.addEventListener("focus", () => loadModels().catch(() => null));  // a model trained meanwhile joins the menu
   showPage();
   completeForms().catch((error) => setStatus($("#write-status"), error.message, true));
   loadModels().catch((error) => setStatus($("#write-status"), error.message, true));

@@ -138,6 +138,7 @@ async function loadModels() {
   const select = $("#model");
   const keep = select.value || localStorage.getItem("model") || fallback;
   const names = models.map((m) => `${m.project}/${m.model}`);
+  if (names.join("\n") === [...select.options].map((o) => o.value).join("\n")) return models;  // the menu as it is
   select.replaceChildren(...names.map((name) => el("option", { value: name }, name)));
   if (names.length === 0) select.append(el("option", { value: "" }, "no models yet"));
   select.value = names.includes(keep) ? keep : fallback || names[0] || "";
