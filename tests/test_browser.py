@@ -254,8 +254,11 @@ def test_the_dashboard_follows_a_training_process(page, server, trainer):
     expect(card.locator(".badge")).to_have_text("running", timeout=TIMEOUT)
     points = "n => Number(document.querySelector('[data-name=\"live/tiny\"] svg.chart').dataset.points) >= n"
     page.wait_for_function(points, arg=1, timeout=TIMEOUT)
+    card.locator("details").last.locator("summary").click()  # the reader opens the library's list
     seen = int(card.locator("svg.chart").get_attribute("data-points"))
     page.wait_for_function(points, arg=seen + 1, timeout=TIMEOUT)  # a new snapshot lands: the curve grows
+    expect(card.locator("details").last).to_have_attribute("open", "")  # and what was open stays open
+    expect(card.locator("svg.chart text.key.val")).to_have_text("— validation")  # the curves' key
     expect(card).to_contain_text("Lady Susan")
     expect(card).to_contain_text("chars/s")
     expect(card.locator("details").first).to_contain_text("latest samples (step")

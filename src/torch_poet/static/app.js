@@ -146,7 +146,9 @@ function chart(history) {
     svg("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }),
     svg("text", { x: 2, y: T + 10 }, y1.toFixed(2)), svg("text", { x: 2, y: H - B }, y0.toFixed(2)),
     svg("text", { x: L, y: H - 8 }, `step ${x0}`), svg("text", { x: W - R, y: H - 8, "text-anchor": "end" }, `step ${x1}`),
-    svg("text", { x: W / 2, y: H - 8, "text-anchor": "middle" }, "bits per char: train, validation"));
+    svg("text", { x: W / 2, y: H - 8, "text-anchor": "end" }, "bits per char:"),  // the key, in the curves' colours
+    svg("text", { class: "key train", x: W / 2 + 6, y: H - 8 }, "— train"),
+    svg("text", { class: "key val", x: W / 2 + 62, y: H - 8 }, "— validation"));
   for (const [name, ys] of series) {
     plot.append(svg("polyline", { class: name, points: ys.map((v, i) => `${x(steps[i])},${y(v)}`).join(" ") }));
     ys.forEach((v, i) => plot.append(svg("circle", { class: name, cx: x(steps[i]), cy: y(v), r: 3 },
@@ -171,6 +173,7 @@ async function renderModel(row, node) {
   const [detail, { history }] = await Promise.all([api(base), api(`${base}/history`)]);
   const shape = detail.shape ? `${detail.shape.layers}×${detail.shape.hidden} ${detail.shape.cell.toUpperCase()}` : "?";
   const status = row.broken ? "broken" : row.training ? "running" : "stopped";
+  const open = [...node.querySelectorAll("details")].map((d) => d.open); // what the reader opened stays open
   node.replaceChildren(
     el("h3", {}, name, el("span", { class: `badge ${status}`, title: row.broken ?? "" }, status)),
     ...(row.broken ? [el("p", { class: "problem" }, row.broken)] : []),
@@ -187,6 +190,7 @@ async function renderModel(row, node) {
       detail.samples ? el("pre", {}, detail.samples.text) : null),
     el("details", {}, el("summary", {}, `library: ${plural(detail.library.length, "text")}`),
       el("ul", {}, ...detail.library.map((t) => el("li", {}, bookLink(t), ` (${plural(t.chars ?? 0, "char")})`)))));
+  node.querySelectorAll("details").forEach((d, i) => { d.open = Boolean(open[i]); });
   node.dataset.status = status;
 }
 
