@@ -60,6 +60,7 @@ from torch_poet.config import WOMEN_WRITERS, TrainConfig
 from torch_poet.library import Library, Text, build
 from torch_poet.model import CharRNN, ModelConfig
 from torch_poet.train import sizing
+from torch_poet.train.hooks import Heartbeat
 from torch_poet.train.loop import Trainer, train_step
 from torch_poet.train.resume import Start
 from torch_poet.train.run import standard_hooks
@@ -136,6 +137,24 @@ def ours_sec_per_sample(
         trainer.cfg.steps = steps + 2
         trainer.run()
         return trainer.history[-1]["sec_per_sample"]
+
+
+def heartbeat_cost(steps: int, rounds: int = 3) -> None:
+    """Training chars/s without and with the heartbeat the dashboard reads between snapshots (a file written every
+    2 s), alternated `rounds` times: 2x256 LSTM, batch 64x128, `steps` steps a run."""
+    library = Library.from_texts([Text("shakespeare", "tiny-shakespeare", "", SHAKESPEARE.read_text())])
+    rates: dict[str, list[float]] = {"without": [], "with heartbeat": []}
+    for _ in range(rounds):
+        for name, hooks in (("without", []), ("with heartbeat", [Heartbeat()])):
+            with tempfile.TemporaryDirectory() as d:
+                settings = {**asdict(ModelConfig(layers=2, hidden=256)),
+                            **asdict(TrainConfig(batch_size=64, seq_len=128, steps=steps, snapshot_every=1e9))}  # fmt: skip
+                trainer = Trainer(library, Start.resolve(Path(d) / "m", settings), hooks, log=lambda m: None)
+                trainer.run()
+                rates[name].append(trainer.history[-1]["chars_per_sec"])
+    print(f"\n## heartbeat cost, 2x256 LSTM, batch 64x128, {steps} steps a run, {rounds} rounds alternated")
+    for name, r in rates.items():
+        print(f"{name:16} median {statistics.median(r):9,.0f} chars/s  ({', '.join(f'{x:,.0f}' for x in r)})")
 
 
 def throughput(steps: int) -> None:
@@ -448,7 +467,7 @@ def shards(steps: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", choices=("throughput", "quality", "nanogpt", "sizing", "library", "scaling", "regularisers",
-                                          "threads", "shards"))
+                                          "threads", "shards", "heartbeat"))
     p.add_argument("--chars", type=float, nargs="+", default=[1e6, 3e6, 10e6], help="sizing: training chars")
     p.add_argument("--shapes", type=int, default=3, help="sizing: how many of the candidate shapes, smallest first")
     p.add_argument("--nproc", type=int, default=None, help="scaling: worker processes (default 2); alone, runs only that")
@@ -485,6 +504,8 @@ def main() -> None:
         regularisers(args.steps)
     if args.only in (None, "threads"):
         wait_policy(min(args.steps, 5))
+    if args.only in (None, "heartbeat"):
+        heartbeat_cost(args.steps)
     if args.only in (None, "shards"):
         shards(args.steps)
 

@@ -254,6 +254,12 @@ def test_the_dashboard_follows_a_training_process(page, server, trainer):
     expect(card.locator(".badge")).to_have_text("running", timeout=TIMEOUT)
     points = "n => Number(document.querySelector('[data-name=\"live/tiny\"] svg.chart').dataset.points) >= n"
     page.wait_for_function(points, arg=1, timeout=TIMEOUT)
+    live = card.locator(".live progress")  # the trainer's heartbeat, between snapshots
+    expect(live).to_be_visible(timeout=TIMEOUT)
+    before = float(live.get_attribute("value"))
+    page.wait_for_function("v => Number(document.querySelector('[data-name=\"live/tiny\"] .live progress').value) > v",
+                           arg=before, timeout=5_000)  # at least one live update in 5 s  # fmt: skip
+    expect(card.locator(".live")).to_contain_text("chars/s")
     card.locator("details").last.locator("summary").click()  # the reader opens the library's list
     seen = int(card.locator("svg.chart").get_attribute("data-points"))
     page.wait_for_function(points, arg=seen + 1, timeout=TIMEOUT)  # a new snapshot lands: the curve grows

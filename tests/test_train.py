@@ -272,3 +272,29 @@ def test_a_trainer_runs_again_where_it_stopped(tmp_path):
     t.run()
     lines = (tmp_path / "m" / "history.jsonl").read_text().splitlines()
     assert [h["step"] for h in t.history] == [2, 4] == [json.loads(line)["step"] for line in lines]
+
+
+def test_the_heartbeat_says_where_a_run_is_between_snapshots_and_is_gone_when_it_ends(tmp_path):
+    """What the dashboard shows between snapshots: written as the run goes (here at every step), read back whole,
+    and removed at the end, so that a stopped model shows none."""
+    from dataclasses import asdict
+
+    from torch_poet.disk import heartbeat
+    from torch_poet.train.hooks import Heartbeat, Hook
+    from torch_poet.train.loop import Trainer
+    from torch_poet.train.resume import Start
+
+    beats = []
+
+    class Reader(Hook):
+        def on_step(self, run, window):
+            beats.append(heartbeat.read(run.dir))
+
+    settings = {**asdict(ModelConfig(layers=1, hidden=32)), **asdict(tiny(steps=6))}
+    start = Start.resolve(tmp_path / "m", settings)
+    t = Trainer(lib(SHAKESPEARE.read_text()[:20_000]), start, [Heartbeat(every=0), Reader()], log=lambda m: None)
+    t.run()
+    assert [b["step"] for b in beats] == list(range(1, 7))
+    assert all(b["chars_per_sec"] > 0 and math.isfinite(b["train_loss"]) and b["steps"] == 6 for b in beats)
+    assert beats[-1]["elapsed"] >= beats[0]["elapsed"] and beats[-1]["left"] is None  # a budget in steps
+    assert heartbeat.read(tmp_path / "m") is None and not (tmp_path / "m" / heartbeat.NAME).exists()

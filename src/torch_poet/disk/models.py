@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..config import LN2
 from ..errors import PoetError
-from . import config_json, snapshots
+from . import config_json, heartbeat, snapshots
 from .lock import is_training
 
 
@@ -43,6 +43,7 @@ def model_row(d: Path) -> dict:
         if isinstance(best, (int, float)) and math.isfinite(best):
             row["best_bpc"] = round(best / LN2, 4)
     row["bytes"], row["updated"] = disk_usage(d)
+    row["live"] = heartbeat.read(d) if row["training"] else None  # where a running training is between snapshots
     return row
 
 
@@ -55,7 +56,7 @@ def disk_usage(d: Path) -> tuple[int, float]:
                 st = os.stat(os.path.join(folder, name))
             except OSError:  # a temp file renamed or a file deleted meanwhile, a link into a loop or nowhere
                 continue
-            if stat.S_ISREG(st.st_mode):
+            if stat.S_ISREG(st.st_mode) and name != heartbeat.NAME:  # a beat is not an update of the model
                 total, latest = total + st.st_size, max(latest, st.st_mtime)
     return total, latest
 

@@ -185,6 +185,7 @@ async function renderModel(row, node) {
       fact("quoted", memorisation(history.at(-1))),
       fact("size", `${(row.bytes / 1e6).toFixed(1)} MB`),
       fact("updated", new Date(row.updated * 1000).toLocaleString())),
+    el("div", { class: "live", "aria-live": "polite" }),
     chart(history),
     el("details", {}, el("summary", {}, detail.samples ? `latest samples (step ${detail.samples.step})` : "no samples yet"),
       detail.samples ? el("pre", {}, detail.samples.text) : null),
@@ -192,6 +193,18 @@ async function renderModel(row, node) {
       el("ul", {}, ...detail.library.map((t) => el("li", {}, bookLink(t), ` (${plural(t.chars ?? 0, "char")})`)))));
   node.querySelectorAll("details").forEach((d, i) => { d.open = Boolean(open[i]); });
   node.dataset.status = status;
+}
+
+/** Where a running training is between snapshots (the trainer's heartbeat): a progress bar and its figures. */
+function showLive(node, live) {
+  const box = $(".live", node);
+  if (!box || !live) { box?.replaceChildren(); return; }
+  const done = live.minutes ? live.elapsed / (live.minutes * 60) : live.steps ? live.step / live.steps : null;
+  const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
+  const left = live.left == null ? "" : ` · ${clock(Math.max(0, live.left))} left`;
+  box.replaceChildren(...(done === null ? [] : [el("progress", { value: Math.min(done, 1), max: 1 })]),
+    el("span", {}, `step ${live.step.toLocaleString("en")} · loss ${live.train_loss.toFixed(3)} · `
+      + `${live.chars_per_sec.toLocaleString("en")} chars/s · ${clock(live.elapsed)} trained${left}`));
 }
 
 async function refreshDashboard() {
@@ -208,6 +221,7 @@ async function refreshDashboard() {
       if (!node) board.append((node = el("article", { class: "model", "data-name": name, "aria-label": name })));
       const stamp = `${row.updated} ${row.training}`;
       if (seen.get(name) !== stamp) { await renderModel(row, node); seen.set(name, stamp); }
+      showLive(node, row.live);
     }
     const running = models.filter((m) => m.training).length;
     setStatus(status, models.length ? `${plural(models.length, "model")}, ${running} training · updates every 2 s`

@@ -5,6 +5,8 @@ together the list `poet train` uses."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Protocol
 import torch
 
 from ..config import TrainConfig
+from ..disk import heartbeat
 from ..errors import PoetError
 from ..library import Library
 from ..model import CharRNN
@@ -88,6 +91,30 @@ class Hook:
 
     def on_end(self, run: Run) -> None:
         """Training ends, however it ends."""
+
+
+class Heartbeat(Hook):
+    """Every `every` seconds, where the run is (disk/heartbeat.py): what the dashboard shows between snapshots.
+    Costs a small file write every few seconds, and one read of the window's loss from the device."""
+
+    def __init__(self, every: float = 2.0):
+        self.every, self.last = every, -math.inf
+
+    def on_step(self, run: Run, window: Window) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        cfg = run.cfg
+        rate = window.chars / max(run.elapsed - window.start, 1e-9)
+        left = cfg.minutes * 60 - run.elapsed if cfg.minutes else None
+        heartbeat.write(run.dir, {"step": run.step, "steps": cfg.steps, "minutes": cfg.minutes,
+                                  "elapsed": round(run.elapsed, 1), "left": round(left, 1) if left else None,
+                                  "train_loss": round(window.loss.item() / max(window.steps, 1), 4),
+                                  "chars_per_sec": round(rate), "wall": time.time()})  # fmt: skip
+
+    def on_end(self, run: Run) -> None:
+        heartbeat.remove(run.dir)
 
 
 class TensorBoard(Hook):

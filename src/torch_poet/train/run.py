@@ -13,17 +13,17 @@ from ..config import WOMEN_WRITERS, LibrarySpec
 from ..library import build, reopen
 from . import distributed, sizing
 from .display import Display
-from .hooks import Hook, TensorBoard
+from .hooks import Heartbeat, Hook, TensorBoard
 from .loop import LOG, Trainer
 from .resume import Start
 from .samples import Samples
 
 
 def standard_hooks(start: Start, log: Callable[[str], None]) -> list[Hook]:
-    """The hooks of `poet train`: progress, samples with their memorisation figures, and TensorBoard when
-    asked for (a Python caller may hand the Trainer these or its own)."""
+    """The hooks of `poet train`: progress, a heartbeat for the dashboard, samples with their memorisation
+    figures, and TensorBoard when asked for (a Python caller may hand the Trainer these or its own)."""
     tensorboard = TensorBoard(start.dir) if start.train.tensorboard else None
-    return [Display(log), Samples(tensorboard), *([tensorboard] if tensorboard else [])]
+    return [Display(log), Heartbeat(), Samples(tensorboard), *([tensorboard] if tensorboard else [])]
 
 
 def train_model(
