@@ -7,6 +7,7 @@ dashboard watches. Each test saves a screenshot under tests/screenshots/ for a p
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -235,10 +236,16 @@ def test_two_tabs_generate_at_once_and_the_dashboard_answers(browser, server):
 
 def test_chat_keeps_the_conversation_and_resets(page, server):
     page.goto(server.url + "#chat")
+    answers = []
     for turn in ("It is a truth", "Mr. Bennet"):
         page.fill("#chat-text", turn)
-        page.keyboard.press("Enter")
+        with page.expect_response("**/api/chat") as reply:
+            page.keyboard.press("Enter")
+        answers.append(reply.value.json()["answer"])
         expect(page.locator(".turn.poet").last).not_to_be_empty()
+    shown = page.eval_on_selector_all(".turn.poet .text", "ts => ts.map(t => t.textContent.replace(/\\d+(?=\\D|$)/g, ''))")
+    assert any(re.search(r"(?<!\n)\n(?!\n)", a) for a in answers)  # the model writes its books' hard line breaks
+    assert not any(re.search(r"(?<!\n)\n(?!\n)", t) for t in shown)  # the bubbles flow them
     expect(page.locator(".turn.you")).to_have_count(2)
     expect(page.locator(".turn.poet")).to_have_count(2)
     expect(page.locator(".turn.poet .quote").first).to_be_visible()  # this model quotes its books

@@ -101,8 +101,8 @@ async function chatTurn(event) {
     session = reply.session;
     const answer = el("div", { class: "text" }), legend = el("ul", { class: "legend" });
     const shown = new Highlighted(answer, legend);
-    shown.addText(reply.answer);
-    if (reply.spans) shown.addSpans(reply.spans, reply.summary);  // the legend says "0.0% quoted" too
+    shown.addText(reflow(reply.answer));
+    if (reply.spans) shown.addSpans(reply.spans.map((s) => ({ ...s, text: reflow(s.text) })), reply.summary);  // "0.0%" too
     log.append(el("div", { class: "turn poet" }, answer, legend));
     answer.scrollIntoView({ block: "nearest" });
     setStatus(status, reply.warning || "", Boolean(reply.warning));
@@ -112,6 +112,12 @@ async function chatTurn(event) {
     $("#chat-send").disabled = false;
     input.focus();
   }
+}
+
+/** A book's hard line breaks (one newline) as spaces, so that a bubble's lines fill its width; paragraph breaks
+ * stay. Character for character: the spans' offsets hold. */
+function reflow(text) {
+  return text.replace(/(?<!\n)\n(?!\n)/g, " ");
 }
 
 async function chatReset() {
