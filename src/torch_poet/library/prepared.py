@@ -94,10 +94,10 @@ class Library:
     def from_texts(cls, texts: Sequence[Text], spec: LibrarySpec | None = None) -> Library:
         """A library held in memory, for texts given directly (a Python caller, a test)."""
         read = [lambda t=t: t for t in texts]
-        fingerprint = _fingerprint(read)[0]
+        fingerprint, digests, _ = _fingerprint(read)
         vocab = vocabulary(read)
         entries, tokens, words = [], [], set()
-        for entry, ids, found in _encoded(read, vocab):
+        for entry, ids, found in _encoded(read, vocab, digests):
             entries.append(entry)
             tokens.append(ids)
             words |= found
@@ -153,7 +153,7 @@ def prepare(read: Sequence[Reader], spec: LibrarySpec | None = None, cache: str 
     """The library of these texts, prepared in $POET_CACHE/libraries/<fingerprint>/ unless it is there already
     (then only read and hashed, to know it). One process prepares at a time; the others wait, then map it. A
     damaged one is prepared again; where nothing can be written, the library is held in memory, with a warning."""
-    fingerprint, chars = _fingerprint(read)
+    fingerprint, digests, chars = _fingerprint(read)
     root = cache_root(cache) / "libraries"
     home = root / fingerprint
     try:
@@ -172,7 +172,7 @@ def prepare(read: Sequence[Reader], spec: LibrarySpec | None = None, cache: str 
                 shutil.rmtree(home)
             elif chars > 50_000_000:
                 log(f"preparing the library ({chars / 1e6:,.0f} MB, once) in {home}")
-            _write(read, fingerprint, home, chars)
+            _write(read, fingerprint, digests, home, chars)
             return open_prepared(home, spec)
     except OSError as e:  # a read-only cache
         log(f"warning: the library cannot be prepared in {root} ({e.strerror or e}): it is held in memory instead")
@@ -204,7 +204,7 @@ def open_prepared(home: Path, spec: LibrarySpec | None = None) -> Library:
         raise PoetError(f"the prepared library in {home} is missing or damaged ({e})") from e
 
 
-def _write(read: Sequence[Reader], fingerprint: str, home: Path, chars: int) -> None:
+def _write(read: Sequence[Reader], fingerprint: str, digests: list[str], home: Path, chars: int) -> None:
     """Prepare the library into a temporary folder, each file fsynced, then publish the folder by a rename."""
     tmp = home.parent / f".{fingerprint}.{os.getpid()}.tmp"
     try:
@@ -213,7 +213,7 @@ def _write(read: Sequence[Reader], fingerprint: str, home: Path, chars: int) -> 
         dtype = np.dtype(np.uint8 if len(vocab) <= 256 else "<u2")
         entries, words = [], set()
         with open(tmp / "tokens.bin", "wb") as f:
-            for entry, ids, found in _encoded(read, vocab, min(1.0, WORD_CHARS / max(chars, 1))):
+            for entry, ids, found in _encoded(read, vocab, digests, min(1.0, WORD_CHARS / max(chars, 1))):
                 f.write(ids.astype(dtype).tobytes())
                 entries.append(entry)
                 words |= found
@@ -262,21 +262,24 @@ def _checksum(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fingerprint(read: Sequence[Reader]) -> tuple[str, int]:
-    """(what a library is: its texts' keys and contents, in order; titles and links may change freely, and its
-    size in characters). Reads every text; a key given twice is refused here, before anything is written."""
-    h, keys, chars = hashlib.sha256(), set(), 0
+def _fingerprint(read: Sequence[Reader]) -> tuple[str, list[str], int]:
+    """(what a library is: its texts' keys and contents, in order; titles and links may change freely; each
+    text's sha256, which its entry keeps; its size in characters). Reads every text; a key given twice is refused
+    here, before anything is written."""
+    h, keys, digests, chars = hashlib.sha256(), set(), [], 0
     for r in read:
         t = r()
         if t.key in keys:
             raise PoetError(f"the library names {t.key} twice: give each text once")
         keys.add(t.key)
+        digest = hashlib.sha256(t.text.encode())
         h.update(t.key.encode())
-        h.update(hashlib.sha256(t.text.encode()).digest())
+        h.update(digest.digest())
+        digests.append(digest.hexdigest())
         chars += len(t.text)
     if not keys:
         raise PoetError("the library is empty: name books with --book/--author/--file, or check the mirror")
-    return h.hexdigest()[:16], chars
+    return h.hexdigest()[:16], digests, chars
 
 
 def vocabulary(read: Sequence[Reader]) -> str:
@@ -293,14 +296,14 @@ def vocabulary(read: Sequence[Reader]) -> str:
     return "".join(sorted(chars))
 
 
-def _encoded(read: Sequence[Reader], vocab: str, share: float = 1.0) -> Iterator[tuple[Entry, np.ndarray, set[str]]]:
-    """Each text in turn: its entry, its tokens (and SEP's, but after the last), and the words of its first
-    `share` (up to a space, so that no word is cut)."""
+def _encoded(read: Sequence[Reader], vocab: str, digests: list[str],
+             share: float = 1.0) -> Iterator[tuple[Entry, np.ndarray, set[str]]]:  # fmt: skip
+    """Each text in turn: its entry (with its sha256 from `_fingerprint`), its tokens (and SEP's, but after the
+    last), and the words of its first `share` (up to a space, so that no word is cut)."""
     table, start = _table(vocab), 0
-    for i, r in enumerate(read):
+    for i, (r, digest) in enumerate(zip(read, digests)):
         t = r()
         ids = encode(t.text + (SEP if i < len(read) - 1 else ""), table)
-        digest = hashlib.sha256(t.text.encode()).hexdigest()
         head = t.text if share >= 1 else t.text[: max(0, t.text.rfind(" ", 0, int(len(t.text) * share)))]
         yield Entry(t.key, t.title, t.author, t.url, t.book_id, t.path, start, len(t.text), digest), ids, words_of(head)
         start += len(ids)
