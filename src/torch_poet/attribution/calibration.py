@@ -1,8 +1,8 @@
 """Calibrated against chance: the quote length that unseen prose seldom reaches in this library.
 
 When the index is built, about half the library (of a sample of its books, past SAMPLE_CHARS) is indexed and
-passages of the other half (books it has never seen) are segmented; the default quote length is the shortest that marks at most CHANCE of their characters,
-scaled to the whole library's size. Shorter matches are common phrases, shown faintly on request.
+passages of the other half (books it has never seen) are segmented; the default quote length is the shortest that
+marks at most CHANCE of their characters, scaled to the whole library's size. Shorter matches are common phrases, shown faintly on request.
 """
 
 from __future__ import annotations

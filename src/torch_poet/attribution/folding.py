@@ -27,12 +27,16 @@ def code_points(s: str) -> np.ndarray:
     return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
 
+def _mapped(points: np.ndarray) -> np.ndarray:
+    """Each code point as it folds alone: white space to a space, typographic quotation marks to straight ones."""
+    if points.dtype == np.uint16:
+        return _FOLD16[points]
+    return np.where(points <= 0x3000, _FOLD[np.minimum(points, 0x3000)], points).astype(np.uint32)
+
+
 def fold(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the folded code points of one text, which original positions they come from as a keep mask)."""
-    if points.dtype == np.uint16:
-        p = _FOLD16[points]
-    else:
-        p = np.where(points <= 0x3000, _FOLD[np.minimum(points, 0x3000)], points).astype(np.uint32)
+    p = _mapped(points)
     space, hyphen = p == ord(" "), p == ord("-")
     run_space, run_hyphen = space[1:] & space[:-1], hyphen[1:] & hyphen[:-1]  # position i+1 continues a run
     keep = np.ones(len(p), dtype=bool)
@@ -44,10 +48,8 @@ def fold(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def folded_alphabet(points: np.ndarray) -> np.ndarray:
     """Every code point that texts of these characters can hold once folded (an em dash where '-' is)."""
-    points = points.astype(np.uint32)
-    folded = np.where(points <= 0x3000, _FOLD[np.minimum(points, 0x3000)], points)
     dash = [_EM_DASH] if (points == ord("-")).any() else []
-    return np.unique(np.concatenate([folded, np.array(dash, np.uint32)]))
+    return np.unique(np.concatenate([_mapped(points).astype(np.uint32), np.array(dash, np.uint32)]))
 
 
 def fold_texts(texts: Iterable[np.ndarray], drops: list[np.ndarray]) -> Iterator[np.ndarray]:

@@ -86,7 +86,7 @@ class Index:
         self.origins = np.cumsum(lengths) - lengths  # where each original text begins, joined without separators
         self.folded_origins = np.cumsum(sizes) - sizes  # likewise, folded
         self.starts = [text_starts(sizes[a:b]) for a, b in zip(self.bounds, self.bounds[1:])]  # in each shard
-        for shard, starts, (a, b) in zip(self.shards, self.starts, zip(self.bounds, self.bounds[1:])):
+        for shard, a, b in zip(self.shards, self.bounds, self.bounds[1:]):
             if len(shard.sa) != int(sizes[a:b].sum()) + (b - a) + 1:
                 raise ValueError("a shard does not match its texts")
         if len(sizes) != len(library.entries) or self.bounds[0] != 0 or self.bounds[-1] != len(sizes):
