@@ -123,16 +123,23 @@ def test_download_a_search_skips_what_fails_and_what_is_cached_and_says_so(mirro
     assert again.stdout == result.stdout and "(7 were there already)" in again.stderr
 
 
-def test_download_skips_other_editions_of_a_work_a_search_found(tmp_path, gutenberg_dir, poet_dirs):
-    mirror = tmp_path / "m"
+def two_editions_mirror(where: Path, gutenberg_dir: Path, other: tuple[int, str, str]) -> Path:
+    """A mirror whose catalog has Pride and Prejudice twice (1342, and 42671, whose text it lacks) and one other
+    Austen book (id, issued, title), with the texts of 1342 and that book."""
+    mirror = where / "m"
     (mirror / "cache/epub/feeds").mkdir(parents=True)
     header = "Text#,Type,Issued,Title,Language,Authors,Subjects,LoCC,Bookshelves\n"
     rows = ['1342,Text,1998-06-01,Pride and Prejudice,en,"Austen, Jane, 1775-1817",,,\n',
             '42671,Text,2013-05-07,"Pride and Prejudice",en,"Austen, Jane, 1775-1817",,,\n',
-            '161,Text,1994-09-01,Sense and Sensibility,en,"Austen, Jane, 1775-1817",,,\n']  # fmt: skip
+            f'{other[0]},Text,{other[1]},{other[2]},en,"Austen, Jane, 1775-1817",,,\n']  # fmt: skip
     (mirror / "cache/epub/feeds/pg_catalog.csv").write_text(header + "".join(rows))
-    for book in (1342, 161):
+    for book in (1342, other[0]):
         shutil.copytree(gutenberg_dir / f"cache/epub/{book}", mirror / f"cache/epub/{book}")
+    return mirror
+
+
+def test_download_skips_other_editions_of_a_work_a_search_found(tmp_path, gutenberg_dir, poet_dirs):
+    mirror = two_editions_mirror(tmp_path, gutenberg_dir, (161, "1994-09-01", "Sense and Sensibility"))
     result = poet("download", "--author", "austen", "--mirror", str(mirror))
     assert result.returncode == 0, result.stderr
     assert [Path(line).name for line in result.stdout.splitlines()] == ["1342.txt", "161.txt"]
@@ -144,15 +151,7 @@ def test_download_skips_other_editions_of_a_work_a_search_found(tmp_path, gutenb
 def test_train_skips_other_editions_and_a_resume_reads_the_library_it_trained_on(tmp_path, gutenberg_dir, poet_dirs):
     """`poet train` with a search keeps one edition of each work, as `poet download` does; rerunning the command
     resumes on the library config.json records, from its prepared files, without the catalog or the mirror."""
-    mirror = tmp_path / "m"
-    (mirror / "cache/epub/feeds").mkdir(parents=True)
-    header = "Text#,Type,Issued,Title,Language,Authors,Subjects,LoCC,Bookshelves\n"
-    rows = ['1342,Text,1998-06-01,Pride and Prejudice,en,"Austen, Jane, 1775-1817",,,\n',
-            '42671,Text,2013-05-07,"Pride and Prejudice",en,"Austen, Jane, 1775-1817",,,\n',
-            '946,Text,1997-05-01,Lady Susan,en,"Austen, Jane, 1775-1817",,,\n']  # fmt: skip
-    (mirror / "cache/epub/feeds/pg_catalog.csv").write_text(header + "".join(rows))
-    for book in (1342, 946):
-        shutil.copytree(gutenberg_dir / f"cache/epub/{book}", mirror / f"cache/epub/{book}")
+    mirror = two_editions_mirror(tmp_path, gutenberg_dir, (946, "1997-05-01", "Lady Susan"))
     train = ["train", "--project", "p", "--model", "e", "--author", "austen", "--layers", "1", "--hidden", "16",
              "--batch-size", "4", "--seq-len", "16", "--precision", "fp32", "--eval-chars", "5000"]  # fmt: skip
     first = poet(*train, "--mirror", str(mirror), "--steps", "1")
