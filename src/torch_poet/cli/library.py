@@ -56,18 +56,14 @@ def register_search(sub) -> None:
 def cmd_download(args: argparse.Namespace) -> int:
     from ..errors import PoetError, say
     from ..gutenberg import load_catalog, search
-    from ..gutenberg.bulk import editions_skipped, fetch, one_edition_each
+    from ..gutenberg.bulk import fetch, first_editions
     from ..gutenberg.fetch import parse_book_id
 
     ids = [parse_book_id(i) for i in args.ids]  # a bad id is refused before anything is fetched
     if args.author or args.title or args.language or args.subject:
         books = search(load_catalog(args.mirror, args.cache), author=args.author, title=args.title,
                        language=args.language, subject=args.subject)  # fmt: skip
-        if not args.all_editions:
-            books, skipped = one_edition_each(books)
-            if skipped:
-                say(editions_skipped(skipped) + " (--all-editions keeps them)")
-        ids += [b.id for b in books]
+        ids += [b.id for b in first_editions(books, args.all_editions, say)]
     if not ids:
         raise PoetError("no books named: give ids, or a search with --author, --title, --language or --subject")
     done = fetch(ids, args.mirror, args.cache, args.jobs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -114,6 +114,17 @@ def one_edition_each(books: Sequence[Book]) -> tuple[list[Book], list[tuple[Book
             first[key] = book
             kept.append(book)
     return kept, skipped
+
+
+def first_editions(books: Sequence[Book], keep_all: bool, say: Callable[[str], None]) -> list[Book]:
+    """The books a search found, less other editions of a work among them (`one_edition_each`) unless keep_all;
+    the ones skipped said in one line."""
+    if keep_all:
+        return list(books)
+    kept, skipped = one_edition_each(books)
+    if skipped:
+        say(editions_skipped(skipped) + " (--all-editions keeps them)")
+    return kept
 
 
 def editions_skipped(skipped: Sequence[tuple[Book, Book]]) -> str:

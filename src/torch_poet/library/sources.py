@@ -60,7 +60,7 @@ def _books(spec: LibrarySpec, source: str | None, cache: str | os.PathLike | Non
     spec.all_editions) and its ids, downloaded as `poet download` does (what is cached skipped, several at a time
     from a mirror, a progress bar on a terminal); one that fails is skipped, named."""
     from .. import gutenberg
-    from ..gutenberg.bulk import editions_skipped, fetch, one_edition_each
+    from ..gutenberg.bulk import fetch, first_editions
 
     catalog = gutenberg.load_catalog(source, cache)
     ids: list[int] = list(spec.books)
@@ -70,11 +70,7 @@ def _books(spec: LibrarySpec, source: str | None, cache: str | os.PathLike | Non
         )
         if not found:
             raise PoetError("the search matched no books: loosen --author/--title/--language/--subject")
-        if not spec.all_editions:
-            found, skipped = one_edition_each(found)
-            if skipped:
-                log(editions_skipped(skipped) + " (--all-editions keeps them)")
-        ids += [b.id for b in found]
+        ids += [b.id for b in first_editions(found, spec.all_editions, log)]
     meta = {b.id: b for b in gutenberg.search(catalog, ids=ids)}
     fetched = fetch(ids, source, cache)
     for book_id, why in fetched.failed.items():
