@@ -18,9 +18,9 @@ from .attribution.results import CONTEXT, Figures, Rule, Source, SourceStats, Sp
 
 # xterm-256 backgrounds that stay readable on dark and light terminals; the foreground follows the luminance
 ANSI_BACKGROUNDS = (229, 153, 157, 218, 183, 223, 159, 192, 210, 147, 121, 224, 31, 97, 130, 65)
-# (light theme, dark theme) backgrounds for HTML; text colour comes from the theme
-# (light, dark) backgrounds of books 1.., 12 hues 30 degrees apart taken 150 degrees at a time, so that books near
-# in number are far in colour; past 12 the colours repeat and the superscript numbers tell the books apart
+# (light theme, dark theme) backgrounds for HTML, the text colour the theme's: books 1.., 12 hues 30 degrees apart
+# taken 150 degrees at a time, so that books near in number are far in colour; past 12 the colours repeat and the
+# superscript numbers tell the books apart
 HTML_BACKGROUNDS = (
     ("#f9e594", "#776622"), ("#94c7f9", "#224c77"), ("#94f994", "#227722"), ("#f994be", "#772245"),
     ("#cf94f9", "#542277"), ("#f9be94", "#774522"), ("#94f9f9", "#227777"), ("#f99494", "#772222"),

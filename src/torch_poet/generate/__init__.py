@@ -31,7 +31,6 @@ from .pick import Noise, filters
 __all__ = ["CHUNK", "Context", "Generation", "Sampler", "encode", "generate", "prime"]
 
 
-
 class Sampler:
     """A model and its vocabulary, ready to generate. Prepared weights are cached and rebuilt when the
     model's parameters change (e.g. between training steps)."""

@@ -44,11 +44,9 @@ class Display(Hook):
             return
         self.last = time.monotonic()
         step, elapsed = run.step, run.elapsed
-        rate = window.chars / max(elapsed - window.start, 1e-9)
+        rate = window.rate(elapsed)
         done = step if run.cfg.steps else elapsed
-        status = (
-            f"step {step}  loss {window.loss.item() / window.steps:.3f}  {rate:,.0f} chars/s  {elapsed / 60:.1f} min"
-        )
+        status = f"step {step}  loss {window.mean_loss():.3f}  {rate:,.0f} chars/s  {elapsed / 60:.1f} min"
         if self.live:
             self.progress.update(self.task, completed=done, description=status)
         else:

@@ -57,6 +57,14 @@ class Window:
         self.loss += loss
         self.steps, self.chars = self.steps + 1, self.chars + chars
 
+    def mean_loss(self) -> float:
+        """This process's mean training loss so far (reads it from the device: once in a while, not every step)."""
+        return self.loss.item() / max(self.steps, 1)
+
+    def rate(self, elapsed: float) -> float:
+        """This process's characters per second so far, `elapsed` the run's training seconds now."""
+        return self.chars / max(elapsed - self.start, 1e-9)
+
 
 class Run(Protocol):
     """What a hook may read of the run (the Trainer is one)."""
@@ -106,12 +114,11 @@ class Heartbeat(Hook):
             return
         self.last = now
         cfg = run.cfg
-        rate = window.chars / max(run.elapsed - window.start, 1e-9)
         left = cfg.minutes * 60 - run.elapsed if cfg.minutes else None
         heartbeat.write(run.dir, {"step": run.step, "steps": cfg.steps, "minutes": cfg.minutes,
                                   "elapsed": round(run.elapsed, 1), "left": round(left, 1) if left else None,
-                                  "train_loss": round(window.loss.item() / max(window.steps, 1), 4),
-                                  "chars_per_sec": round(rate), "wall": time.time()})  # fmt: skip
+                                  "train_loss": round(window.mean_loss(), 4),
+                                  "chars_per_sec": round(window.rate(run.elapsed)), "wall": time.time()})  # fmt: skip
 
     def on_end(self, run: Run) -> None:
         heartbeat.remove(run.dir)
