@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from torch_poet.chat import Conversation
 from torch_poet.config import SampleConfig
+from torch_poet.disk import samples
 from torch_poet.disk.config_json import write_json
 from torch_poet.poet import Poet
 from torch_poet.render import HTML_BACKGROUNDS
@@ -209,13 +210,74 @@ def test_the_page_is_self_contained(client):
     page = client.get("/")
     assert page.headers["content-security-policy"] == "default-src 'self'; frame-ancestors 'none'"  # nor frame it
     assets = [a for a in page.text.split('"') if a.startswith("/")]
-    assert sorted(assets) == ["/palette.css", "/static/app.css", "/static/app.js", "/static/page.js"]
+    assert sorted(assets) == ["/palette.css", "/static/app.css", "/static/app.js", "/static/chart.js",
+                              "/static/dashboard.js", "/static/page.js"]
     for asset in assets:
         assert client.get(asset).status_code == 200
     assert all(light in client.get("/palette.css").text for light, _ in HTML_BACKGROUNDS)
     api = client.get("/openapi.json").json()["paths"]
     assert {"/api/generate", "/api/stream", "/api/chat", "/api/highlight", "/api/models", "/api/search"} <= set(api)
-    assert "/api/models/{project}/{model}/history" in api
+    assert {"/api/models/{project}/{model}/history", "/api/models/{project}/{model}/samples/{step}"} <= set(api)
+    assert {"/api/train", "/api/train/stop"} <= set(api)
+
+
+def test_the_samples_of_each_step_are_listed_and_read(tmp_path):
+    model = tmp_path / "projects/p/m"
+    write_json(model / "config.json", {})
+    samples.write(model, 40, [("temperature 0.6 · readability 50%", "It was\n\nthe best"), ("temperature 0.8", "of")],
+                  "<p>page</p>")  # fmt: skip
+    samples.write(model, 120, [("temperature 0.6", "later\n")], "<p>page</p>")
+    (model / "samples/step00000130.txt").write_bytes(b"\xff\xfe not UTF-8")  # not one of ours: passed over
+    with TestClient(create_app(root=tmp_path), base_url="http://127.0.0.1") as c:
+        detail = c.get("/api/models/p/m").json()
+        assert detail["sample_steps"] == [40, 120, 130] and detail["samples"]["step"] == 120
+        parts = c.get("/api/models/p/m/samples/40").json()["parts"]
+        assert parts == [{"head": "temperature 0.6 · readability 50%", "text": "It was\n\nthe best"},
+                         {"head": "temperature 0.8", "text": "of"}]  # fmt: skip
+        assert c.get("/api/models/p/m/samples/120").json()["parts"][0]["text"] == "later\n"
+        for step, status in (("7", 404), ("130", 404), ("-1", 422), ("x", 422)):
+            response = c.get(f"/api/models/p/m/samples/{step}")
+            assert response.status_code == status and "\n" not in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"project": "new"}, 400, "choose the books to train on"),
+        ({"project": "new", "library": {"author": ["zzqxj"]}}, 400, "the search matches no books"),
+        ({"project": "new", "library": {"books": [99999999]}}, 400, "no book 99999999 in the catalog"),
+        ({"project": "../x", "library": {"books": [946]}}, 400, "invalid project name '../x'"),
+        ({"project": "new", "library": {"books": [946], "files": ["/etc/passwd"]}}, 422, "library.files: Extra"),
+        ({"project": "new", "library": {"books": [946]}, "cell": "rnn"}, 422, "cell: Input should be 'lstm' or 'gru'"),
+        ({"project": "new", "library": {"books": [946]}, "minutes": 0}, 422, "minutes: Input should be greater than 0"),
+        ({"project": "new", "library": {"books": [946]}, "layers": 0}, 422, "layers: Input should be greater than"),
+        ({"project": "new", "library": {"books": [946]}, "lr": 1}, 422, "lr: Extra inputs are not permitted"),
+        ({"project": "test", "model": "tiny", "library": {"books": [946]}}, 409, "test/tiny was trained on other books"),
+        ({"project": "test", "model": "tiny", "hidden": 32}, 409, "test/tiny is a 2×64 LSTM, its hidden 64"),
+    ],
+)
+def test_a_training_start_is_checked_before_anything_is_written(body, status, words, serve_home, gutenberg_server,
+                                                                 tmp_path):  # fmt: skip
+    before = sorted(p.name for p in (serve_home / "projects").iterdir())
+    app = create_app(root=serve_home, cache=tmp_path / "cache", mirror=gutenberg_server.url)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        response = c.post("/api/train", json=body)
+        assert response.status_code == status, response.text
+        assert words in response.json()["error"] and "\n" not in response.json()["error"]
+        assert c.get("/api/train").json() == {"allowed": True, "why": None, "runs": []}
+    assert sorted(p.name for p in (serve_home / "projects").iterdir()) == before
+
+
+def test_training_from_the_page_is_off_on_a_reachable_server_unless_allowed(serve_home):
+    off = "training from the page is off here"
+    with TestClient(create_app(root=serve_home, training_off=off), base_url="http://127.0.0.1") as c:
+        assert c.get("/api/train").json() == {"allowed": False, "why": off, "runs": []}
+        for path in ("/api/train", "/api/train/stop"):
+            response = c.post(path, json={"project": "test", "model": "tiny"})
+            assert (response.status_code, response.json()) == (403, {"error": off})
+    with TestClient(create_app(root=serve_home), base_url="http://127.0.0.1") as c:
+        response = c.post("/api/train/stop", json={"project": "test", "model": "tiny"})
+        assert (response.status_code, response.json()) == (409, {"error": "test/tiny is not training"})
 
 
 def test_other_hosts_are_refused(serve_home):
@@ -286,16 +348,25 @@ def test_answers_on_a_kept_alive_connection_come_at_once(server):
 
 
 def test_the_command_line(server):
-    # another host than loopback: a warning, and it serves
-    process = poet("serve", "--host", "0.0.0.0", "--port", "0", env=server.env, text=True)
-    try:
-        warning = process.stderr.readline()
-        assert warning.startswith("poet: warning: serving on 0.0.0.0: the app has no authentication")
-        port = re.search(r":(\d+)/", process.stderr.readline()).group(1)
-        assert httpx.get(f"http://127.0.0.1:{port}/api/models").json()["default"] == "big/m"
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    # another host than loopback: a warning, and it serves; the page trains only with --allow-training
+    assert httpx.get(server.url + "api/train").json()["allowed"]  # on loopback it may
+    for allow, said in (([], "its models"), (["--allow-training"], "its models, and train models on this machine")):
+        process = poet("serve", "--host", "0.0.0.0", "--port", "0", *allow, env=server.env, text=True)
+        try:
+            warning = process.stderr.readline()
+            assert warning.startswith("poet: warning: serving on 0.0.0.0: the app has no authentication")
+            assert warning.rstrip().endswith(said)
+            port = re.search(r":(\d+)/", process.stderr.readline()).group(1)
+            assert httpx.get(f"http://127.0.0.1:{port}/api/models").json()["default"] == "big/m"
+            training = httpx.get(f"http://127.0.0.1:{port}/api/train").json()
+            assert training["allowed"] == bool(allow), training
+            if not allow:
+                assert "--allow-training" in training["why"]
+                stop = httpx.post(f"http://127.0.0.1:{port}/api/train/stop", json={"project": "big", "model": "m"})
+                assert stop.status_code == 403
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
     # a busy port and an unknown model: one line each, exit 2
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = str(busy.getsockname()[1])

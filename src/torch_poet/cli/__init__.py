@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..serve import serve
 
-    serve(args.host, args.port, args.root, args.cache, args.mirror, args.project, args.model)
+    serve(args.host, args.port, args.root, args.cache, args.mirror, args.project, args.model, args.allow_training)
     return 0
 
 
@@ -54,13 +54,16 @@ def register_serve(sub) -> None:
         sub,
         "serve",
         cmd_serve,
-        help="a local web app: write and chat with highlighted quotes, training dashboard, catalog search",
+        help="a local web app: write, check and chat with highlighted quotes, train and follow training, search",
         description="Serve a web page (and a JSON API under /api/, described at /openapi.json) to generate and chat\n"
-        "with your models, their quotes highlighted as the text streams in, follow training live and search the\n"
-        "catalog. Works offline. There is no authentication: it listens on 127.0.0.1 unless --host says otherwise.",
+        "with your models, their quotes highlighted as the text streams in, check any text for quotes, start,\n"
+        "follow, compare and stop training, and search the catalog. Works offline. There is no authentication:\n"
+        "it listens on 127.0.0.1 unless --host says otherwise, and then the page may train only with\n"
+        "--allow-training.",
         epilog="examples:\n  poet serve                      # then open http://127.0.0.1:8000/\n"
         "  poet serve --project austen --model big --port 8080\n"
-        "  poet serve --host 0.0.0.0       # reachable from other machines: anyone there can use it",
+        "  poet serve --host 0.0.0.0       # reachable from other machines: anyone there can use it\n"
+        "  poet serve --host 0.0.0.0 --allow-training   # ... and start training processes here",
     )
     p.add_argument("--project", default=None, help=f"the model the page starts with (default: {DEFAULT_PROJECT} or the "
                    "first)")  # fmt: skip
@@ -68,6 +71,8 @@ def register_serve(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=number(int, "--port", ge=0, le=65535), default=8000,
                    help="port to listen on; 0 picks a free one (default: 8000)")
+    p.add_argument("--allow-training", action="store_true", help="off loopback, let the page start and stop "
+                   "`poet train` processes on this machine (always allowed on 127.0.0.1)")  # fmt: skip
 
 
 # Each entry adds one subcommand (with `add_command`); kept in the order `poet --help` lists them.

@@ -74,9 +74,11 @@ class Deadlines(H11Protocol):
 
 
 def serve(
-    host: str = "127.0.0.1", port: int = 8000, root=None, cache=None, mirror=None, project=None, model=None
+    host: str = "127.0.0.1", port: int = 8000, root=None, cache=None, mirror=None, project=None, model=None,
+    allow_training: bool = False,
 ) -> None:
-    """Run the app until Ctrl-C. Binds the socket first, so a busy port is a one-line error."""
+    """Run the app until Ctrl-C. Binds the socket first, so a busy port is a one-line error. Off loopback the
+    page may start training (processes on this machine) only with allow_training."""
     import torch
     import uvicorn
 
@@ -87,7 +89,10 @@ def serve(
     if model is not None and project is None:
         project = DEFAULT_PROJECT  # as for every other command
     hosts = allowed_hosts(host)
-    app = create_app(root, cache, mirror, project, model, hosts=hosts)
+    off = None if hosts != ("*",) or allow_training else (
+        "training from the page is off on a server other machines can reach: its owner can allow it "
+        "(poet serve --allow-training)")
+    app = create_app(root, cache, mirror, project, model, hosts=hosts, training_off=off)
     if project is not None:
         try:
             app.state.models.find(project, model)
@@ -95,7 +100,7 @@ def serve(
             raise PoetError(f"{e.detail} (--project/--model; `poet models` lists them)") from None
     if hosts == ("*",):
         say(f"warning: serving on {host}: the app has no authentication; anyone who can reach this port can use it "
-            "and its models")
+            "and its models" + (", and train models on this machine" if allow_training else ""))
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)  # proto TCP: asyncio turns Nagle off (40 ms stalls) only then

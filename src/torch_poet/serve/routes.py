@@ -5,13 +5,13 @@ generates) and answers."""
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -28,9 +28,11 @@ from ..disk.models import list_models, model_row
 from ..errors import PoetError, UnknownCharacters
 from ..render import HTML_BACKGROUNDS, highlight_data
 from .runtime import LOOPBACK_HOSTS, NOT_FRAMED, Guard, Loaded, Models, Workers
-from .schemas import ChatRequest, GenerateRequest, HighlightRequest, ModelRef, ResetRequest, sampling
+from .schemas import (ChatRequest, GenerateRequest, HighlightRequest, ModelRef, ResetRequest, StopRequest,
+                      TrainRequest, sampling)
+from .training import Trainers
 
-STATIC = Path(__file__).parent.parent / "static"
+STATIC = pathlib.Path(__file__).parent.parent / "static"
 Words = Annotated[list[str], Query(max_length=20)]  # a repeatable search field
 
 
@@ -59,17 +61,21 @@ def palette_css() -> str:
 
 
 def create_app(
-    root=None, cache=None, mirror=None, project=None, model=None, hosts: Sequence[str] = LOOPBACK_HOSTS
+    root=None, cache=None, mirror=None, project=None, model=None, hosts: Sequence[str] = LOOPBACK_HOSTS,
+    training_off: str | None = None,
 ) -> FastAPI:
     """The ASGI app. hosts: the Host headers accepted ("*" for any), which keeps other web sites from reaching a
-    loopback server through DNS rebinding."""
+    loopback server through DNS rebinding; training_off: why the page may not start and stop training (None: it
+    may)."""
     models = Models(root, cache, mirror, project, model)
     workers = Workers(models.private_paths_hidden)
+    trainers = Trainers(models, training_off)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
         workers.pool.shutdown(wait=False, cancel_futures=True)
+        trainers.shutdown()
 
     app = FastAPI(title="torch-poet", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Generate text with character-level models, see the verbatim quotes of their books, "
@@ -141,12 +147,21 @@ def create_app(
         rows = history_jsonl.read(where)
         speed = rows[-1].get("chars_per_sec") if rows else None
         return {**public(row, models), "shape": config.get("model"), "library": library,
-                "samples": samples.latest(where), "chars_per_sec": speed}  # fmt: skip
+                "samples": samples.latest(where), "sample_steps": samples.steps(where), "chars_per_sec": speed,
+                "minutes": config.get("train", {}).get("minutes")}  # fmt: skip
 
     @app.get("/api/models/{project}/{model}/history")
     def history(project: str, model: str) -> dict:
         """history.jsonl: one row per snapshot (time, step, train/validation loss, val_bpc, chars_per_sec...)."""
         return {"history": history_jsonl.read(models.find(project, model)[1])}
+
+    @app.get("/api/models/{project}/{model}/samples/{step}")
+    def samples_at(project: str, model: str, step: Annotated[int, Path(ge=0)]) -> dict:
+        """The samples written at a step (`sample_steps` lists them): each temperature's text under its head."""
+        found = samples.read(models.find(project, model)[1], step)
+        if found is None:
+            raise HTTPException(404, f"no samples at step {step}: GET /api/models/{project}/{model} lists them")
+        return found
 
     @app.post("/api/generate")
     async def generate(req: GenerateRequest, request: Request) -> dict:
@@ -223,6 +238,22 @@ def create_app(
         if loaded.no_quotes:
             raise HTTPException(409, loaded.no_quotes)
         return quotes(loaded, req.text, req)
+
+    @app.post("/api/train")
+    async def train(req: TrainRequest) -> dict:
+        """Start `poet train` on a model: a new one on a library (a search and Gutenberg ids), or the model resumed.
+        Checked first against the model on disk and the catalog. Its progress: /api/models, its output: /api/train."""
+        return await asyncio.get_running_loop().run_in_executor(workers.pool, trainers.start, req)
+
+    @app.post("/api/train/stop")
+    def stop_training(req: StopRequest) -> dict:
+        """Stop a model's training as Ctrl-C would: it writes a snapshot, then ends."""
+        return trainers.stop((req.project, req.model))
+
+    @app.get("/api/train")
+    def runs() -> dict:
+        """Whether the page may train, and the runs this server started: running or how they ended, their output."""
+        return {"allowed": training_off is None, "why": training_off, "runs": trainers.runs()}
 
     @app.get("/api/search")
     def search(author: Words = [], title: Words = [], language: Words = [], subject: Words = [],

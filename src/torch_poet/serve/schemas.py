@@ -7,12 +7,12 @@ from __future__ import annotations
 import secrets
 import typing
 from dataclasses import fields
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..chat import CHAT_SAMPLING, MAX_SENTENCES, SENTENCES
-from ..config import DEFAULT_PROMPT, MIN_QUOTE, SampleConfig
+from ..config import DEFAULT_MODEL, DEFAULT_PROMPT, MIN_QUOTE, ModelConfig, SampleConfig, TrainConfig
 
 MAX_PROMPT = 2_000  # characters of a prompt or chat turn
 MAX_LENGTH = 5_000  # characters generated per request
@@ -40,18 +40,29 @@ class ModelRef(BaseModel):
     phrases: bool = Field(False, description="also mark shorter matches (common phrases)")
 
 
-def with_sampling(cls: type[BaseModel], defaults: SampleConfig, skip: tuple[str, ...] = ()) -> type[BaseModel]:
-    """cls with SampleConfig's fields (less `skip`), their defaults taken from `defaults`."""
-    types = typing.get_type_hints(SampleConfig)
+def with_config(cls: type[BaseModel], source: type, names: tuple[str, ...], defaults: Any = None,
+                mark: str = "x-sampling", unset: str | None = None) -> type[BaseModel]:
+    """cls with the fields `names` of a config dataclass, their help, bounds and choices from its `opt`s (with
+    the web's own on top, WEB) and marked `mark` for the page's forms; defaults from the `defaults` instance,
+    else None, which means what the field's `opt` says, or else `unset`."""
+    types = typing.get_type_hints(source)
     added: dict[str, Any] = {}
-    for f in fields(SampleConfig):
-        if f.name in skip:
+    for f in fields(source):
+        if f.name not in names:
             continue
-        info = {**f.metadata["bounds"], **WEB.get(f.name, {})}
-        kind, default = info.pop("type", types[f.name]), info.pop("default", getattr(defaults, f.name))
-        unset = f.metadata["unset"] if type(None) in typing.get_args(kind) else None
-        info.setdefault("description", f.metadata["help"] + (f"; unset: {unset}" if unset else ""))
-        extra = {"x-sampling": True, **({"x-unset": unset} if unset else {})}
+        meta = f.metadata
+        info = {**meta["bounds"], **WEB.get(f.name, {})}
+        kind = info.pop("type", types[f.name])
+        if meta["choices"]:
+            kind = typing.Literal[meta["choices"]]  # type: ignore[valid-type]
+        if meta["pattern"]:
+            info["pattern"] = meta["pattern"]
+        default = info.pop("default", getattr(defaults, f.name) if defaults is not None else None)
+        if default is None:
+            kind = kind | None
+        left = (meta["unset"] or unset) if type(None) in typing.get_args(kind) else None
+        info.setdefault("description", meta["help"] + (f"; unset: {left}" if left else ""))
+        extra = {mark: True, **({"x-unset": left} if left else {})}
         added[f.name] = (kind, Field(default, json_schema_extra=extra, **info))
     return create_model(cls.__name__, __base__=cls, __doc__=cls.__doc__, **added)
 
@@ -79,8 +90,9 @@ class ChatRequest(ModelRef):
     sentences: int = Field(SENTENCES, ge=1, le=MAX_SENTENCES, description="sentences per answer at most")
 
 
-GenerateRequest = with_sampling(GenerateRequest, SampleConfig(), skip=("num",))  # type: ignore[misc]
-ChatRequest = with_sampling(ChatRequest, CHAT_SAMPLING, skip=("length", "num"))  # type: ignore[misc]
+SAMPLING = tuple(f.name for f in fields(SampleConfig) if f.name != "num")
+GenerateRequest = with_config(GenerateRequest, SampleConfig, SAMPLING, SampleConfig())  # type: ignore[misc]
+ChatRequest = with_config(ChatRequest, SampleConfig, tuple(n for n in SAMPLING if n != "length"), CHAT_SAMPLING)  # type: ignore[misc]
 
 
 class ResetRequest(BaseModel):
@@ -89,3 +101,45 @@ class ResetRequest(BaseModel):
 
 class HighlightRequest(ModelRef):
     text: str = Field(..., max_length=MAX_TEXT)
+
+
+Words = list[Annotated[str, Field(min_length=1, max_length=200)]]
+
+
+class LibraryRequest(BaseModel):
+    """The books to train on: a catalog search and Gutenberg ids (what `poet train` takes, less files on the
+    server's disk, which are none of a page's business)."""
+
+    model_config = ConfigDict(extra="forbid")  # a field it does not know (files, dirs) is a mistake said, not dropped
+
+    author: Words = Field([], max_length=20, description="words of an author's name (several: any of them)")
+    title: Words = Field([], max_length=20)
+    language: Words = Field([], max_length=20)
+    subject: Words = Field([], max_length=20)
+    books: list[Annotated[int, Field(ge=1, le=10**8)]] = Field([], max_length=10_000, description="Gutenberg ids")
+    all_editions: bool = Field(False, description="keep every edition a search finds of one work")
+
+
+class TrainRequest(BaseModel):
+    """A training run, as `poet train` would start it: a new model on a library, or the model resumed (no
+    library: the one it was trained on). Shape and batch left out are sized to the machine and the minutes."""
+
+    project: str = Field(..., min_length=1, max_length=100)
+    model: str = Field(DEFAULT_MODEL, min_length=1, max_length=100)
+    model_config = ConfigDict(extra="forbid")  # a setting it does not take is said, not silently dropped
+
+    library: LibraryRequest = Field(LibraryRequest(), description="none: the model's own (resume)")
+    restart: bool = Field(False, description="start the model over instead of resuming it")
+
+
+class StopRequest(BaseModel):
+    project: str = Field(..., max_length=100)
+    model: str = Field(DEFAULT_MODEL, max_length=100)
+
+
+# the settings a page names, in the order it shows them; the rest are the saved, or sized, or default ones
+for source, names, left in ((TrainConfig, ("minutes", "steps"), None),
+                            (ModelConfig, ("cell", "layers", "hidden"), "sized"),
+                            (TrainConfig, ("batch_size", "seq_len"), "sized"),
+                            (TrainConfig, ("snapshot_every",), "3, or the model's own")):  # fmt: skip
+    TrainRequest = with_config(TrainRequest, source, names, mark="x-train", unset=left)  # type: ignore[misc]

@@ -36,6 +36,7 @@ class Stats:
     chars_per_sec: float
     lr: float
     wall: float  # unix time
+    chars: int | None = None  # characters trained on so far: epochs times the training text's length
     # memorisation of a sample written at this snapshot (see `samples.Samples.on_evaluate`)
     quoted: float | None = None  # the share of its characters inside quotes of the library
     longest_quote: int | None = None  # its longest quote, in characters

@@ -295,6 +295,7 @@ class Trainer:
             chars_per_sec=round(rate, 1),
             lr=self.opt.param_groups[0]["lr"],
             wall=round(time.time(), 1),
+            chars=round(self.batches.position() * len(self.batches.data)),
             **columns,
         )
         self.history.append(asdict(stats))

@@ -82,11 +82,11 @@ class Samples(Hook):
         for temp in cfg.sample_temperatures:
             text, spans = self.sample(run, temp)
             head = f"temperature {temp} · readability {readability(text, run.library.words):.0%}"
-            parts.append(f"--- {head} ---\n{text}\n")
+            parts.append((head, text))
             if self.tensorboard is not None:
                 self.tensorboard.text(f"sample/temperature {temp}", text, step)
             pages.append((head, spans))
             run.log(f"sample at {head}:\n{ansi(spans, sys.stderr.isatty() and not no_color(), rule)}\n")
         page = html_page(pages, title=f"{run.dir.name}, step {step}", rule=rule)
-        written.write(run.dir, step, "\n".join(parts), page)
+        written.write(run.dir, step, parts, page)
         self.last = run.elapsed
