@@ -6,18 +6,22 @@ dashboard watches. Each test saves a screenshot under tests/screenshots/ for a p
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from conftest import PRIDE_AND_PREJUDICE, wait_for_snapshot
+from conftest import PRIDE_AND_PREJUDICE, history_len, wait_for_snapshot
 from helpers import AUSTEN, BRONTE
+
+from torch_poet.disk import samples, snapshots
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -271,7 +275,7 @@ def test_the_dashboard_follows_a_training_process(page, server, trainer):
     seen = int(card.locator("svg.chart").get_attribute("data-points"))
     page.wait_for_function(points, arg=seen + 1, timeout=TIMEOUT)  # a new snapshot lands: the curve grows
     expect(card.locator("details").last).to_have_attribute("open", "")  # and what was open stays open
-    expect(card.locator("svg.chart text.key.val")).to_have_text("— validation")  # the curves' key
+    expect(card.locator(".key li.val")).to_have_text("validation")  # the curves' key
     expect(card).to_contain_text("Lady Susan")
     expect(card).to_contain_text("chars/s")
     expect(card.locator("details").first).to_contain_text("latest samples (step")
@@ -279,6 +283,99 @@ def test_the_dashboard_follows_a_training_process(page, server, trainer):
     trainer.send_signal(signal.SIGINT)  # Ctrl-C: a last snapshot, then the process ends
     assert trainer.wait(timeout=60) == 130
     expect(card.locator(".badge")).to_have_text("stopped", timeout=TIMEOUT)
+
+
+def test_the_samples_are_browsable_by_step_and_highlighted(page, server, trainer, serve_home):
+    model_dir = serve_home / "projects/live/tiny"
+    deadline = time.monotonic() + TIMEOUT / 1000
+    while len(samples.steps(model_dir)) < 2 and time.monotonic() < deadline:  # written every ~1 s of training
+        time.sleep(0.5)
+    first = samples.steps(model_dir)[0]
+    page.goto(server.url + "#dashboard")
+    card = page.locator('article[data-name="live/tiny"]')
+    card.locator("details.samples summary").click()
+    card.locator(".sample-step").select_option(str(first))  # an earlier step than the latest
+    parts = samples.read(model_dir, first)["parts"]
+    expect(card.locator(".sample")).to_have_count(len(parts))
+    expect(card.locator(".sample h4").first).to_have_text(parts[0]["head"])
+    expect(card.locator(".sample .legend li").first).to_contain_text("quoted in")  # checked against the library
+    assert shown_text(page, '[data-name="live/tiny"] .sample .text') == parts[0]["text"]
+
+
+@pytest.fixture(scope="module")
+def finished(server, gutenberg_server):
+    """other/tiny: a second model on Lady Susan, trained for 60 steps with a snapshot every few of them."""
+    args = ["--project", "other", "--model", "tiny", "--book", "946", "--layers", "1", "--hidden", "32",
+            "--batch-size", "8", "--seq-len", "32", "--eval-chars", "2000", "--steps", "60", "--snapshot-every", "0.01"]
+    subprocess.run([sys.executable, "-m", "torch_poet", "train", *args], check=True, capture_output=True, timeout=300,
+                   env={**server.env, "POET_GUTENBERG_URL": gutenberg_server.url})  # fmt: skip
+
+
+def test_two_models_overlaid_on_shared_axes(page, server, trainer, finished, serve_home):
+    if history_len(serve_home / "projects/live/tiny") < 2:  # this test alone: the trainer is still starting
+        wait_for_snapshot(serve_home / "projects/live/tiny", timeout=TIMEOUT / 1000)
+    page.goto(server.url + "#dashboard")
+    for name in ("other/tiny", "live/tiny"):
+        page.check(f'#compare-models input[value="{name}"]')
+    overlay = page.locator("#compare")
+    expect(overlay.locator(".key li")).to_have_text(["live/tiny", "other/tiny"])  # as the models are listed
+    expect(overlay.locator("polyline")).to_have_count(2)
+    expect(overlay.locator("polyline, circle").first).to_be_attached()
+    assert overlay.locator("text.label").first.text_content() == "step"
+    page.select_option("#x-axis", "time")  # the axes follow the choice, in the cards too
+    expect(overlay.locator("text.label").first).to_have_text("minutes")
+    expect(page.locator('[data-name="live/tiny"] text.label').first).to_have_text("minutes")
+    page.select_option("#curve", "readability")
+    expect(overlay.locator("text.label").last).to_have_text("readability")
+    box = overlay.locator("svg.chart").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 3)  # the values under the pointer
+    expect(overlay.locator(".chart-tip")).to_contain_text("minutes")
+    assert page.evaluate("() => getComputedStyle(document.querySelector('#compare text.tick')).fontSize") == "12px"
+    shoot(page, "dashboard-overlay")
+    page.reload()  # the choice is kept
+    expect(page.locator("#compare .key li")).to_have_count(2)
+
+
+def test_a_run_started_from_the_page_is_followed_stopped_and_resumed(page, server, serve_home):
+    page.goto(server.url + "#library")
+    page.fill("#search-form [name=author]", "austen")
+    page.click("#search-form button[type=submit]")
+    page.locator("#results tbody tr", has_text="Lady Susan").locator("input[type=checkbox]").check()
+    expect(page.locator("#picked")).to_contain_text("1 book picked: Lady Susan")
+    page.fill("#train-form [name=project]", "web")
+    page.fill("#train-form [name=model]", "tiny")
+    for name, value in (("layers", 1), ("hidden", 32), ("batch_size", 8), ("seq_len", 32), ("minutes", 5)):
+        page.fill(f"#train-form [name={name}]", str(value))
+    page.click("#train-start")
+    expect(page).to_have_url(re.compile("#dashboard$"))
+    card = page.locator('article[data-name="web/tiny"]')
+    expect(card.locator(".badge")).to_have_text("running", timeout=TIMEOUT)
+    live = card.locator(".live progress")
+    expect(live).to_be_visible(timeout=TIMEOUT)
+    before = float(live.get_attribute("value"))
+    page.wait_for_function("v => Number(document.querySelector('[data-name=\"web/tiny\"] .live progress').value) > v",
+                           arg=before, timeout=5_000)  # at least one live update in 5 s  # fmt: skip
+    shoot(page, "training-started-from-the-page")
+    card.locator("button.stop").click()
+    expect(card.locator(".badge")).to_have_text("stopped", timeout=TIMEOUT)
+    model_dir = serve_home / "projects/web/tiny"
+    stopped = snapshot_step(model_dir)
+    assert stopped > 0  # the snapshot written on the way out
+    card.locator("details.output summary").click()
+    expect(card.locator("details.output pre")).to_contain_text(f"snapshot saved at step {stopped}")
+    card.locator(".actions input").fill("6")
+    card.locator("button.resume").click()
+    expect(card.locator(".badge")).to_have_text("running", timeout=TIMEOUT)
+    expect(card.locator("details.output pre")).to_contain_text(f"from the last snapshot at step {stopped}",
+                                                               timeout=TIMEOUT)  # fmt: skip
+    card.locator("button.stop").click()
+    expect(card.locator(".badge")).to_have_text("stopped", timeout=TIMEOUT)
+    assert snapshot_step(model_dir) > stopped
+    assert json.loads((model_dir / "config.json").read_text())["train"]["minutes"] == 6
+
+
+def snapshot_step(model_dir: Path) -> int:
+    return snapshots.newest(model_dir)[1]["step"]
 
 
 def test_the_library_shows_which_books_a_model_was_trained_on(page, server, trainer, serve_home):

@@ -1,4 +1,5 @@
-// torch-poet web app, its tabs: write, chat, the training dashboard, the library; what they share is in page.js.
+// torch-poet web app, its tabs: write, check, chat, the library (search, and training a model on what it finds); the
+// Training tab is dashboard.js, what they all share is page.js.
 "use strict";
 
 // --- write: the text streams in, then its quotes light up ---------------------------------------------------------
@@ -40,20 +41,12 @@ async function generate(event) {
   }
 }
 
-/** The quotes of a text (the prompt, a text to check) shown in textNode, with their legend; the reply's summary. */
-async function showQuotes(text, textNode, legendNode, settings = {}) {
-  const reply = await api("/api/highlight", { ...selectedModel(), ...settings, text });
-  const shown = new Highlighted(textNode, legendNode);
-  shown.addText(text);
-  if (reply.spans) shown.addSpans(reply.spans, reply.summary);
-  return reply;
-}
-
 /** The prompt is text too: where it quotes the library, it is shown so above the continuation. */
 async function checkPrompt(prompt) {
   const box = $("#write-prompt");
   box.hidden = true;
-  const reply = await showQuotes(prompt, $("#write-prompt-text"), $("#write-prompt-legend")).catch(() => null);
+  const reply = await showQuotes(prompt, $("#write-prompt-text"), $("#write-prompt-legend"), selectedModel())
+    .catch(() => null);
   box.hidden = !reply?.summary?.quotes;
 }
 
@@ -66,7 +59,7 @@ async function check(event) {
   out.dataset.state = "checking";
   setStatus(status, "looking for quotes…");
   try {
-    const reply = await showQuotes(text, out, $("#check-legend"), settings);
+    const reply = await showQuotes(text, out, $("#check-legend"), { ...selectedModel(), ...settings });
     out.dataset.state = "done";
     setStatus(status, reply.warning || `${plural(text.length, "char")} checked${from}`, Boolean(reply.warning));
   } catch (error) {
@@ -127,116 +120,6 @@ async function chatReset() {
   setStatus($("#chat-status"), "the conversation starts afresh");
 }
 
-// --- training dashboard ------------------------------------------------------------------------------------------
-
-const seen = new Map(); // "project/model" -> the `updated` time its card shows
-
-/** Train and validation bits per char against step, as an SVG line plot; one dot per snapshot. */
-function chart(history) {
-  const W = 600, H = 220, L = 44, R = 10, T = 10, B = 28;
-  const rows = history.filter((h) => Number.isFinite(h.train_loss) && Number.isFinite(h.val_bpc));
-  const label = rows.length ? `bits per char over ${rows.length} snapshots, last validation ${rows.at(-1).val_bpc}` : "";
-  const plot = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "data-points": rows.length,
-    "aria-label": label || "no snapshot yet" });
-  if (!rows.length) {
-    plot.append(svg("text", { x: L, y: H / 2 }, "no snapshot yet"));
-    return plot;
-  }
-  const series = [["train", rows.map((h) => h.train_loss / LN2)], ["val", rows.map((h) => h.val_bpc)]];
-  const steps = rows.map((h) => h.step), all = series.flatMap(([, ys]) => ys);
-  const [x0, x1] = [Math.min(...steps), Math.max(...steps)], [y0, y1] = [Math.min(...all), Math.max(...all)];
-  const x = (v) => L + (x1 > x0 ? ((v - x0) / (x1 - x0)) * (W - L - R) : (W - L - R) / 2);
-  const y = (v) => T + (y1 > y0 ? ((y1 - v) / (y1 - y0)) * (H - T - B) : (H - T - B) / 2);
-  plot.append(
-    svg("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }),
-    svg("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }),
-    svg("text", { x: 2, y: T + 10 }, y1.toFixed(2)), svg("text", { x: 2, y: H - B }, y0.toFixed(2)),
-    svg("text", { x: L, y: H - 8 }, `step ${x0}`), svg("text", { x: W - R, y: H - 8, "text-anchor": "end" }, `step ${x1}`),
-    svg("text", { x: W / 2, y: H - 8, "text-anchor": "end" }, "bits per char:"),  // the key, in the curves' colours
-    svg("text", { class: "key train", x: W / 2 + 6, y: H - 8 }, "— train"),
-    svg("text", { class: "key val", x: W / 2 + 62, y: H - 8 }, "— validation"));
-  for (const [name, ys] of series) {
-    plot.append(svg("polyline", { class: name, points: ys.map((v, i) => `${x(steps[i])},${y(v)}`).join(" ") }));
-    ys.forEach((v, i) => plot.append(svg("circle", { class: name, cx: x(steps[i]), cy: y(v), r: 3 },
-      svg("title", {}, `${name} · step ${steps[i]}: ${v.toFixed(3)} bpc`))));
-  }
-  return plot;
-}
-
-/** The memorisation figures of the sample measured at a snapshot (history.jsonl). */
-function memorisation(row) {
-  if (row?.quoted == null) return "–";
-  return `${(100 * row.quoted).toFixed(1)}% · longest ${row.longest_quote} chars · ${row.quotes_per_1000} per 1,000`;
-}
-
-function fact(name, value) {
-  return el("div", {}, el("dt", {}, name), el("dd", {}, value));
-}
-
-async function renderModel(row, node) {
-  const name = `${row.project}/${row.model}`;
-  const base = `/api/models/${encodeURIComponent(row.project)}/${encodeURIComponent(row.model)}`;
-  const [detail, { history }] = await Promise.all([api(base), api(`${base}/history`)]);
-  const shape = detail.shape ? `${detail.shape.layers}×${detail.shape.hidden} ${detail.shape.cell.toUpperCase()}` : "?";
-  const status = row.broken ? "broken" : row.training ? "running" : "stopped";
-  const open = [...node.querySelectorAll("details")].map((d) => d.open); // what the reader opened stays open
-  node.replaceChildren(
-    el("h3", {}, name, el("span", { class: `badge ${status}`, title: row.broken ?? "" }, status)),
-    ...(row.broken ? [el("p", { class: "problem" }, row.broken)] : []),
-    el("dl", { class: "facts" },
-      fact("step", (row.step ?? 0).toLocaleString("en")),
-      fact("best val", row.best_bpc === null ? "–" : `${row.best_bpc.toFixed(3)} bpc`),
-      fact("speed", detail.chars_per_sec ? `${Math.round(detail.chars_per_sec).toLocaleString("en")} chars/s` : "–"),
-      fact("model", shape),
-      fact("quoted", memorisation(history.at(-1))),
-      fact("size", `${(row.bytes / 1e6).toFixed(1)} MB`),
-      fact("updated", new Date(row.updated * 1000).toLocaleString())),
-    el("div", { class: "live", "aria-live": "polite" }),
-    chart(history),
-    el("details", {}, el("summary", {}, detail.samples ? `latest samples (step ${detail.samples.step})` : "no samples yet"),
-      detail.samples ? el("pre", {}, detail.samples.text) : null),
-    el("details", {}, el("summary", {}, `library: ${plural(detail.library.length, "text")}`),
-      el("ul", {}, ...detail.library.map((t) => el("li", {}, bookLink(t), ` (${plural(t.chars ?? 0, "char")})`)))));
-  node.querySelectorAll("details").forEach((d, i) => { d.open = Boolean(open[i]); });
-  node.dataset.status = status;
-}
-
-/** Where a running training is between snapshots (the trainer's heartbeat): a progress bar and its figures. */
-function showLive(node, live) {
-  const box = $(".live", node);
-  if (!box || !live) { box?.replaceChildren(); return; }
-  const done = live.minutes ? live.elapsed / (live.minutes * 60) : live.steps ? live.step / live.steps : null;
-  const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
-  const left = live.left == null ? "" : ` · ${clock(Math.max(0, live.left))} left`;
-  box.replaceChildren(...(done === null ? [] : [el("progress", { value: Math.min(done, 1), max: 1 })]),
-    el("span", {}, `step ${live.step.toLocaleString("en")} · loss ${live.train_loss.toFixed(3)} · `
-      + `${live.chars_per_sec.toLocaleString("en")} chars/s · ${clock(live.elapsed)} trained${left}`));
-}
-
-async function refreshDashboard() {
-  const status = $("#dashboard-status"), board = $("#dashboard");
-  try {
-    const { models } = await api("/api/models");
-    const names = new Set(models.map((m) => `${m.project}/${m.model}`));
-    for (const node of [...board.children]) {
-      if (!names.has(node.dataset.name)) { node.remove(); seen.delete(node.dataset.name); }
-    }
-    for (const row of models) {
-      const name = `${row.project}/${row.model}`;
-      let node = [...board.children].find((n) => n.dataset.name === name);
-      if (!node) board.append((node = el("article", { class: "model", "data-name": name, "aria-label": name })));
-      const stamp = `${row.updated} ${row.training}`;
-      if (seen.get(name) !== stamp) { await renderModel(row, node); seen.set(name, stamp); }
-      showLive(node, row.live);
-    }
-    const running = models.filter((m) => m.training).length;
-    setStatus(status, models.length ? `${plural(models.length, "model")}, ${running} training · updates every 2 s`
-      : "no models yet: train one with poet train");
-  } catch (error) {
-    setStatus(status, error.message, true);
-  }
-}
-
 // --- library: catalog search ----------------------------------------------------------------------------------------
 
 async function search(event) {
@@ -248,15 +131,72 @@ async function search(event) {
     const { count, books } = await api(`/api/search?${query}`);
     const mine = $("#model").value;
     $("tbody", table).replaceChildren(...books.map((b) => el("tr", { class: b.models.includes(mine) ? "mine" : null },
+      el("td", {}, pickBox(b)),
       el("td", {}, el("a", { href: b.url, target: "_blank", rel: "noopener" }, String(b.id))),
       el("td", {}, b.title), el("td", {}, b.author), el("td", {}, b.language.join(", ")),
       el("td", {}, b.models.length ? `${b.models.includes(mine) ? "✓ " : ""}${b.models.join(", ")}` : "–"))));
     table.hidden = books.length === 0;
+    $("#pick-all").hidden = books.length === 0;
     const inModel = books.filter((b) => b.models.includes(mine)).length;
     setStatus(status, `${plural(count, "book")}${count > books.length ? ` (first ${books.length} shown)` : ""}` +
       (mine ? `, ${inModel} in ${mine}'s library` : ""));
   } catch (error) {
     table.hidden = true;
+    setStatus(status, error.message, true);
+  }
+}
+
+// --- library: books picked from searches (or a model's library) and a model trained on them --------------------
+
+const picked = new Map(); // Gutenberg id -> {id, title, author}, across searches
+
+function pickBox(book) {
+  const box = el("input", { type: "checkbox", checked: picked.has(book.id), "aria-label": `pick ${book.title}` });
+  box.addEventListener("change", () => {
+    if (box.checked) picked.set(book.id, { id: book.id, title: book.title, author: book.author });
+    else picked.delete(book.id);
+    showPicked();
+  });
+  return box;
+}
+
+function showPicked(note = "") {
+  const names = [...picked.values()].map((b) => b.title);
+  const shown = names.slice(0, 5).join("; ") + (names.length > 5 ? ` and ${names.length - 5} more` : "");
+  setStatus($("#picked"), picked.size ? `${plural(picked.size, "book")} picked: ${shown}${note}`
+    : `No books picked yet: tick them in the results, or take a model's books.${note}`);
+  $("#unpick").hidden = picked.size === 0;
+}
+
+async function takeModelBooks() {
+  const name = $("#model").value;
+  if (!name) return;
+  try {
+    const { library } = await api(`/api/models/${name.split("/").map(encodeURIComponent).join("/")}`);
+    const books = library.filter((t) => t.book_id != null);
+    for (const t of books) picked.set(t.book_id, { id: t.book_id, title: t.title, author: t.author });
+    const others = library.length - books.length;
+    showPicked(others ? ` (${plural(others, "text")} of ${name} are not Gutenberg books: left out)` : "");
+    for (const row of document.querySelectorAll("#results tbody tr")) {
+      const box = $("input", row), id = Number($("a", row).textContent);
+      box.checked = picked.has(id);
+    }
+  } catch (error) {
+    setStatus($("#picked"), error.message, true);
+  }
+}
+
+async function startTraining(event) {
+  event.preventDefault();
+  const status = $("#train-status");
+  const { project, model, restart, ...settings } = formValues($("#train-form"));
+  const body = { project, model, restart: Boolean(restart), ...settings, library: { books: [...picked.keys()] } };
+  setStatus(status, "starting…");
+  try {
+    await api("/api/train", body);
+    setStatus(status, `${project}/${model} is training: follow it on the Training tab`);
+    location.hash = "#dashboard";
+  } catch (error) {
     setStatus(status, error.message, true);
   }
 }
@@ -311,6 +251,24 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#chat-reset").addEventListener("click", chatReset);
   $("#search-form").addEventListener("submit", search);
+  $("#pick-all").addEventListener("click", () => {
+    document.querySelectorAll("#results tbody input[type=checkbox]:not(:checked)").forEach((b) => b.click());
+  });
+  $("#unpick").addEventListener("click", () => {
+    picked.clear();
+    document.querySelectorAll("#results tbody input:checked").forEach((b) => { b.checked = false; });
+    showPicked();
+  });
+  $("#take-books").addEventListener("click", takeModelBooks);
+  $("#train-form").addEventListener("submit", startTraining);
+  for (const id of ["#curve", "#x-axis"]) {
+    $(id).value = localStorage.getItem(id) || $(id).value;
+    $(id).addEventListener("change", () => { localStorage.setItem(id, $(id).value); refreshDashboard(); });
+  }
+  let resized = 0;
+  window.addEventListener("resize", () => { clearTimeout(resized); resized = setTimeout(() => {
+    if (!$("#page-dashboard").hidden) refreshDashboard();
+  }, 300); });
   $("#model").addEventListener("change", () => {
     localStorage.setItem("model", $("#model").value);
     chatReset();
@@ -319,5 +277,11 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("focus", () => loadModels().catch(() => null));  // a model trained meanwhile joins the menu
   showPage();
   completeForms().catch((error) => setStatus($("#write-status"), error.message, true));
+  showPicked();
+  api("/api/train").then((t) => {
+    $("#train-form").hidden = !t.allowed;
+    $("#train-off").hidden = t.allowed;
+    $("#train-off").textContent = t.why ?? "";
+  }).catch(() => null);
   loadModels().catch((error) => setStatus($("#write-status"), error.message, true));
 });

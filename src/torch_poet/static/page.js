@@ -84,21 +84,32 @@ function formValues(form) {
 // --- forms: made from the API's requests ---------------------------------------------------------------------
 
 /**
- * Completes the forms from their requests' schemas in /openapi.json: the sampling fields (config.SampleConfig's,
- * marked x-sampling) become number inputs after the legend, and every field takes its bounds, default,
- * description and length limit from there. So the page offers whatever the API accepts.
+ * Completes the forms from their requests' schemas in /openapi.json: the fields marked as the fieldset says
+ * (data-mark; x-sampling: config.SampleConfig's) become inputs after the legend (a menu where the field has
+ * choices), and every field takes its bounds, default, description and length limit from there. So the page
+ * offers whatever the API accepts.
  */
 async function completeForms() {
   const { schemas } = (await api("/openapi.json")).components;
   for (const fieldset of document.querySelectorAll("fieldset[data-request]")) {
-    const { properties } = schemas[fieldset.dataset.request];
-    const sampling = Object.keys(properties).filter((name) => properties[name]["x-sampling"]);
-    $("legend", fieldset).after(...sampling.map((name) =>
-      el("label", {}, `${name.replaceAll("_", "-")} `, el("input", { type: "number", name }))));
+    const { properties } = schemas[fieldset.dataset.request], mark = fieldset.dataset.mark || "x-sampling";
+    const added = Object.keys(properties).filter((name) => properties[name][mark]);
+    $("legend", fieldset).after(...added.map((name) =>
+      el("label", {}, `${name.replaceAll("_", " ")} `, input(name, properties[name]))));
     for (const field of fieldset.form.elements) {
       if (field.name in properties && field.type !== "checkbox") describe(field, properties[field.name]);
     }
+    for (const [name, value] of Object.entries(JSON.parse(fieldset.dataset.values || "{}"))) {
+      fieldset.form.elements[name].value = value;  // the page's own starting values
+    }
   }
+}
+
+function input(name, property) {
+  const choices = (property.anyOf?.find((t) => t.enum) ?? property).enum;
+  if (!choices) return el("input", { type: "number", name });
+  return el("select", { name }, el("option", { value: "" }, property["x-unset"] ?? "default"),
+    ...choices.map((c) => el("option", { value: c }, c)));
 }
 
 /** A form field as its schema says: bounds, step, default, description, what leaving it empty means. */
@@ -106,7 +117,7 @@ function describe(field, property) {
   const type = property.anyOf?.find((t) => t.type !== "null") ?? property;
   if (type.maxLength) field.maxLength = type.maxLength;
   if (property.description) field.title = property.description;
-  if (property["x-unset"]) field.placeholder = property["x-unset"];
+  if (property["x-unset"] && field.tagName === "INPUT") field.placeholder = property["x-unset"];
   if (property.default != null && field.value === "") field.value = property.default;
   if (field.type !== "number") return;
   const step = type.type === "integer" ? 1 : 0.01;
@@ -208,6 +219,16 @@ class Highlighted {
     this.legendNode.replaceChildren(el("li", {}, `${share} quoted in ${plural(summary.quotes, "quote")}${longest}`),
       ...rule, ...items);
   }
+}
+
+/** The quotes of a text in a model's library (settings: the model and the rule) shown in textNode with their
+ * legend; the API's reply. */
+async function showQuotes(text, textNode, legendNode, settings) {
+  const reply = await api("/api/highlight", { ...settings, text });
+  const shown = new Highlighted(textNode, legendNode);
+  shown.addText(text);
+  if (reply.spans) shown.addSpans(reply.spans, reply.summary);
+  return reply;
 }
 
 function bookLink(source) {
