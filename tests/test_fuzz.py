@@ -8,11 +8,12 @@ import json
 import shutil
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
@@ -89,6 +90,67 @@ def test_no_request_body_makes_the_api_fail_or_touch_the_model(api, fuzz_home):
 
     check()
     assert digest(fuzz_home) == before
+
+
+# training requests near the valid ones: most are refused before anything is written, a few start a real run
+near_valid_training = {
+    "project": st.sampled_from(["test", "fuzz", "..", "", "a/b", "\x00", None]),
+    "model": st.sampled_from(["tiny", "other", "../tiny", None]),
+    "library": st.fixed_dictionaries({}, optional={
+        "books": st.lists(st.sampled_from([946, 0, -3, 99999999, 2**40]), max_size=3),
+        "author": st.lists(st.sampled_from(["austen", "zzqxj", ""]), max_size=2),
+        "language": st.lists(st.sampled_from(["en", "klingon"]), max_size=1),
+        "files": st.just(["/etc/passwd"]),
+        "all_editions": st.booleans()}),  # fmt: skip
+    "minutes": st.floats(-1, 0.05) | st.sampled_from([0, float("nan"), 1e309]),
+    "steps": st.integers(-1, 3),
+    "layers": st.integers(-1, 2),
+    "hidden": st.integers(-1, 16),
+    "cell": st.sampled_from(["lstm", "gru", "rnn", ""]),
+    "batch_size": st.integers(-1, 4),
+    "seq_len": st.integers(-1, 16),
+    "restart": st.booleans(),
+}
+training_fields = st.sampled_from(sorted(near_valid_training)).flatmap(
+    lambda k: st.tuples(st.just(k), near_valid_training[k] | json_values))
+training_bodies = st.lists(training_fields, max_size=8).map(dict) | json_values
+
+
+def test_no_training_request_fails_or_writes_before_it_is_accepted(fuzz_home, gutenberg_server, tmp_path_factory):
+    """Starting, stopping and listing runs, and reading samples: never a 500 or a traceback; a refused start writes
+    nothing; an accepted one is a real `poet train` run, stopped with the server."""
+    home = tmp_path_factory.mktemp("fuzz-train")
+    shutil.copytree(fuzz_home / "projects", home / "projects")
+    before = digest(home)
+    accepted: set[tuple[str, str]] = set()
+    app = create_app(root=home, cache=tmp_path_factory.mktemp("fuzz-cache"), mirror=gutenberg_server.url)
+    with TestClient(app, base_url="http://127.0.0.1") as api:
+
+        @FUZZ
+        @example("/api/train", {"project": "fuzz", "library": {"books": [946]}, "layers": 1, "hidden": 8}, 1)
+        @example("/api/train", {"project": "fuzz", "library": {"books": [946]}}, 1)  # refused: it is training
+        @example("/api/train/stop", {"project": "fuzz"}, 1)
+        @given(endpoint=st.sampled_from(["/api/train", "/api/train/stop"]), body=training_bodies,
+               step=st.integers(-2, 10**12) | st.text(st.characters(min_codepoint=33), max_size=8))  # fmt: skip
+        def check(endpoint, body, step):
+            response = api.post(endpoint, content=json.dumps(body), headers={"Content-Type": "application/json"})
+            assert response.status_code < 500, (endpoint, body, response.text)
+            if response.status_code >= 400:
+                error = response.json()["error"]
+                assert isinstance(error, str) and "\n" not in error and "Traceback" not in error
+            elif endpoint == "/api/train":
+                accepted.add((response.json()["project"], response.json()["model"]))
+            listing = api.get("/api/train")
+            assert listing.status_code == 200 and {(r["project"], r["model"]) for r in listing.json()["runs"]} == accepted
+            read = api.get(f"/api/models/test/tiny/samples/{quote(str(step), safe='')}")
+            assert read.status_code in (404, 422) and "\n" not in read.json()["error"]
+
+        check()
+    assert ("fuzz", "default") in accepted
+    untouched = {k: v for k, v in digest(home).items() if not k.startswith(tuple(f"projects/{p}/{m}/" for p, m in accepted))}
+    assert untouched == {k: v for k, v in before.items() if k in untouched}  # nothing else changed
+    made = {tuple(p.relative_to(home / "projects").parts) for p in (home / "projects").glob("*/*")}
+    assert made <= {tuple(k.split("/")[1:3]) for k in before} | accepted  # no model the checks refused
 
 
 def mutations(config: dict) -> st.SearchStrategy:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -18,11 +19,12 @@ from fastapi.testclient import TestClient
 
 from torch_poet.chat import Conversation
 from torch_poet.config import SampleConfig
-from torch_poet.disk import samples
+from torch_poet.disk import samples, snapshots
+from torch_poet.disk.lock import is_training
 from torch_poet.disk.config_json import write_json
 from torch_poet.poet import Poet
 from torch_poet.render import HTML_BACKGROUNDS
-from torch_poet.serve import MAX_LENGTH, MAX_PROMPT, create_app
+from torch_poet.serve import MAX_FILE, MAX_LENGTH, MAX_PROMPT, create_app
 
 SEEDED = {"prompt": "It is a truth", "length": 400, "temperature": 0.5, "seed": 7}
 
@@ -145,6 +147,28 @@ def test_highlight_any_text(client):
     ]
     assert found["spans"][1]["sources"][0]["url"] == PRIDE_AND_PREJUDICE
     assert client.post("/api/highlight", json={"text": "x" * 100_001}).status_code == 422
+
+
+def test_a_file_past_the_box_is_checked_as_it_streams(client):
+    """/api/highlight/stream: the same quotes as /api/highlight finds in each part, for a text of any size."""
+    quote = "Zq It is a truth universally acknowledged, that a single man in possession xq"
+    text = "\ufeff" + "Words of our own, said again. " * 10_000 + quote + " and more of ours.\n"
+    response = client.post("/api/highlight/stream", params={"min_quote": 30}, content=text.encode(),
+                           headers={"Content-Type": "text/plain"})  # fmt: skip
+    events = sse(response.text.splitlines())
+    assert events[0] == ("start", {"chars": len(text) - 1})  # less its byte-order mark
+    assert "".join(d["text"] for e, d in events if e == "text") == text[1:]
+    assert len([e for e, _ in events if e == "text"]) > 4  # in pieces, as it is checked
+    spans = [s for e, d in events if e == "spans" for s in d["spans"]]
+    assert [s["text"] for s in spans if s["quoted"]] == [quote[3:-2]]
+    assert events[-1] == ("done", {"chars": len(text) - 1})
+    assert client.get("/api/status").json()["max_file"] == MAX_FILE
+    for body, params, status, words in ((b"\xff\xfe\x00", {}, 400, "the file is not UTF-8 text"),
+                                        (b"x", {"min_quote": 0}, 422, "min_quote: Input should be greater"),
+                                        (b"x", {"model": "huge"}, 404, "unknown model test/huge"),
+                                        (b"x" * (MAX_FILE + 1), {}, 413, f"over {MAX_FILE:,} bytes")):  # fmt: skip
+        response = client.post("/api/highlight/stream", params=params, content=body)
+        assert response.status_code == status and words in response.json()["error"], response.text
 
 
 @pytest.mark.parametrize(
@@ -345,6 +369,24 @@ def test_answers_on_a_kept_alive_connection_come_at_once(server):
         for _ in range(5):
             c.get("/api/status")
         assert time.monotonic() - start < 0.15  # with Nagle's algorithm on, each would wait ~40 ms for a delayed ACK
+
+
+def test_a_server_stopped_stops_the_runs_it_started_with_a_snapshot(poet_server, tmp_path, gutenberg_server):
+    started = poet_server(tmp_path, "--mirror", gutenberg_server.url)
+    run = {"project": "p", "model": "m", "library": {"books": [946]}, "layers": 1, "hidden": 16, "batch_size": 8,
+           "seq_len": 32, "eval_chars": 2000}  # fmt: skip
+    assert httpx.post(started.url + "api/train", json=run).json()["error"].startswith("eval_chars: Extra inputs")
+    del run["eval_chars"]
+    assert httpx.post(started.url + "api/train", json=run, timeout=60).json()["running"]
+    deadline = time.monotonic() + 120
+    while not any(m["live"] for m in httpx.get(started.url + "api/models").json()["models"]):  # training, between snapshots
+        assert time.monotonic() < deadline, httpx.get(started.url + "api/train").json()
+        time.sleep(0.2)
+    started.process.send_signal(signal.SIGINT)  # Ctrl-C on the server
+    assert started.process.wait(timeout=90) == 130  # as every command ends on Ctrl-C
+    model = tmp_path / "projects/p/m"
+    assert not is_training(model) and snapshots.newest(model)[1]["step"] > 0
+    assert "stopping the training of p/m: a snapshot is written" in started.process.stderr.read()
 
 
 def test_the_command_line(server):

@@ -1,18 +1,20 @@
 """`poet serve`: a local web app and JSON API over the Python API (`Poet`, `list_models`, the catalog).
 
-The page (static/) writes and chats with a model, its quotes highlighted while the text streams in, shows a
-training dashboard and searches the catalog; it uses the API under /api/ (described at /openapi.json), which
-scripts can use too. Each model is loaded once and shared by all requests (reloaded when a newer snapshot
+The page (static/) writes and chats with a model, its quotes highlighted while the text streams in, checks any
+text or file for quotes, searches the catalog, starts, follows, compares and stops training; it uses the API under
+/api/ (described at /openapi.json), which scripts can use too. Each model is loaded once and shared by all requests (reloaded when a newer snapshot
 lands); generation runs in worker threads, so tabs and the dashboard never wait for each other, and a closed
 tab stops its generation, and a client that leaves stops the work done for it. There is no authentication: the
 server binds to 127.0.0.1 unless told otherwise, and then answers only requests addressed to a loopback name (so
-that no web site can reach it by DNS rebinding) and refuses to be framed by other pages.
+that no web site can reach it by DNS rebinding) and refuses to be framed by other pages. Elsewhere the page may
+start training processes only when the server is told it may (allow_training).
 
 Connections have deadlines, so that idle or dripping clients cannot pile up: a request's head must arrive
 within HEAD_SECONDS of the connection (or of the previous answer), an idle kept-alive connection is closed after
 KEEP_ALIVE_SECONDS, and past MAX_CONNECTIONS open connections new requests get a 503.
 
-schemas.py holds the requests, runtime.py the models, the worker threads and the guard, routes.py the app.
+schemas.py holds the requests, runtime.py the models, the worker threads and the guard, training.py the training
+runs started from the page, routes.py the app.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from ..config import DEFAULT_PROJECT
 from ..errors import PoetError, say
 from .routes import create_app
-from .runtime import MAX_BODY, allowed_hosts
+from .runtime import MAX_BODY, MAX_FILE, allowed_hosts
 from .schemas import MAX_LENGTH, MAX_PROMPT, MAX_TEXT
 
-__all__ = ["HEAD_SECONDS", "KEEP_ALIVE_SECONDS", "MAX_BODY", "MAX_CONNECTIONS", "MAX_LENGTH", "MAX_PROMPT",
-           "MAX_TEXT", "create_app", "serve"]  # fmt: skip
+__all__ = ["HEAD_SECONDS", "KEEP_ALIVE_SECONDS", "MAX_BODY", "MAX_CONNECTIONS", "MAX_FILE", "MAX_LENGTH",
+           "MAX_PROMPT", "MAX_TEXT", "create_app", "serve"]  # fmt: skip
 
 HEAD_SECONDS = 10.0  # for a request's line and headers to arrive; a slower client is cut off
 KEEP_ALIVE_SECONDS = 5.0  # an idle connection between requests is closed after this

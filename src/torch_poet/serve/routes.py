@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
-from ..attribution import Rule, Span
+from ..attribution import Rule, Span, segment_stream
 from ..config import SampleConfig
 from ..disk import config_json
 from ..disk import history as history_jsonl
@@ -27,11 +27,12 @@ from ..disk import samples
 from ..disk.models import list_models, model_row
 from ..errors import PoetError, UnknownCharacters
 from ..render import HTML_BACKGROUNDS, highlight_data
-from .runtime import LOOPBACK_HOSTS, NOT_FRAMED, Guard, Loaded, Models, Workers
+from .runtime import LOOPBACK_HOSTS, MAX_FILE, NOT_FRAMED, Guard, Loaded, Models, Workers
 from .schemas import (ChatRequest, GenerateRequest, HighlightRequest, ModelRef, ResetRequest, StopRequest,
                       TrainRequest, sampling)
 from .training import Trainers
 
+FILE_CHUNK = 1 << 16  # characters of a checked file per `text` event
 STATIC = pathlib.Path(__file__).parent.parent / "static"
 Words = Annotated[list[str], Query(max_length=20)]  # a repeatable search field
 
@@ -55,6 +56,31 @@ def palette_css() -> str:
     classes = "".join(f".q{i}{{background:var(--q{i})}}\n" for i in range(len(HTML_BACKGROUNDS)))
     return (f":root{{{light}}}\n@media (prefers-color-scheme:dark){{:root:not([data-theme=light]){{{dark}}}}}\n"
             f":root[data-theme=dark]{{{dark}}}\n{classes}")  # fmt: skip
+
+
+def highlighted_events(workers: Workers, pairs: Iterator[tuple[str, list[Span]]], rule: Rule | None, start: dict,
+                       echo: bool = False) -> StreamingResponse:  # fmt: skip
+    """A text as it grows, with its quotes, as server-sent events: `start`, then `text` per chunk and `spans` as
+    quotes become final, then `done` {chars} (and the whole text, if `echo`)."""
+    everything: list[Span] = []
+
+    def work(emit: Callable[[str, dict], None], stop: threading.Event) -> None:
+        emit("start", start)
+        text = []
+        for chunk, new in pairs:
+            if stop.is_set():
+                return
+            if chunk:
+                text.append(chunk)
+                emit("text", {"text": chunk})
+            if rule and (new or not chunk):  # the last pair ("", the rest) always: its summary is the text's
+                everything.extend(new)
+                emit("spans", highlight_data(new, rule, everything))
+        whole = "".join(text)
+        emit("done", {"chars": len(whole), **({"text": whole} if echo else {})})
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(workers.relay(work), media_type="text/event-stream", headers=headers)
 
 
 # --- the app --------------------------------------------------------------------------------------------------------
@@ -123,8 +149,9 @@ def create_app(
 
     @app.get("/api/status")
     def status() -> dict:
-        """The server: its version, the streams running now and those stopped early (their client left)."""
-        return {"version": __version__, "generating": workers.running, "stopped": workers.stopped}
+        """The server: its version, the streams running now and those stopped early (their client left), the
+        largest file /api/highlight/stream takes."""
+        return {"version": __version__, "generating": workers.running, "stopped": workers.stopped, "max_file": MAX_FILE}
 
     @app.get("/api/models")
     def all_models() -> dict:
@@ -182,7 +209,7 @@ def create_app(
               responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})  # fmt: skip
     async def stream(req: GenerateRequest) -> StreamingResponse:
         """Generate as server-sent events: `start` {seed, warning}, `text` {text} per chunk, `spans` {spans,
-        summary} as quotes become final, then `done` {text}, or `error` {error}."""
+        summary} as quotes become final, then `done` {chars, text}, or `error` {error}."""
 
         def start() -> tuple[Loaded, SampleConfig, Rule | None, Iterator[tuple[str, list[Span]]]]:
             _, loaded = models.get(req)
@@ -192,24 +219,31 @@ def create_app(
             return loaded, config, loaded.poet.index().rule(req.min_quote) if quoting else None, pairs
 
         loaded, config, rule, pairs = await asyncio.get_running_loop().run_in_executor(workers.pool, start)  # bad input: 4xx
-        everything: list[Span] = []
+        start_event = {"seed": config.seed, "warning": loaded.no_quotes if req.highlight else None}
+        return highlighted_events(workers, pairs, rule, start_event, echo=True)
 
-        def work(emit: Callable[[str, dict], None], stop: threading.Event) -> None:
-            emit("start", {"seed": config.seed, "warning": loaded.no_quotes if req.highlight else None})
-            text = []
-            for chunk, new in pairs:
-                if stop.is_set():
-                    return
-                if chunk:
-                    text.append(chunk)
-                    emit("text", {"text": chunk})
-                if rule and (new or not chunk):  # the last pair ("", the rest) always: its summary is the text's
-                    everything.extend(new)
-                    emit("spans", highlight_data(new, rule, everything))
-            emit("done", {"text": "".join(text)})
+    @app.post("/api/highlight/stream", response_class=StreamingResponse, openapi_extra={
+        "requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}, "required": True}},
+        responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})  # fmt: skip
+    async def highlight_stream(request: Request, ref: Annotated[ModelRef, Query()]) -> StreamingResponse:
+        """The quotes of a text file of any size up to MAX_FILE bytes, sent as the body (UTF-8 text), as server-sent
+        events while it is checked: `start` {chars}, `text` {text} per chunk, `spans` {spans, summary} as quotes
+        become final, then `done` {chars}, or `error` {error}."""
+        try:
+            text = (await request.body()).decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError:
+            raise HTTPException(400, "the file is not UTF-8 text: save it as UTF-8, or pick a text file") from None
 
-        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-        return StreamingResponse(workers.relay(work), media_type="text/event-stream", headers=headers)
+        def start() -> tuple[Rule, Iterator[tuple[str, list[Span]]]]:
+            _, loaded = models.get(ref)
+            if loaded.no_quotes:
+                raise HTTPException(409, loaded.no_quotes)
+            index = loaded.poet.index()
+            pieces = (text[i : i + FILE_CHUNK] for i in range(0, len(text), FILE_CHUNK))
+            return index.rule(ref.min_quote), segment_stream(pieces, index.segmenter(ref.min_quote, ref.phrases))
+
+        rule, pairs = await asyncio.get_running_loop().run_in_executor(workers.pool, start)
+        return highlighted_events(workers, pairs, rule, {"chars": len(text)})
 
     @app.post("/api/chat")
     async def chat(req: ChatRequest, request: Request) -> dict:

@@ -35,6 +35,8 @@ from .schemas import ModelRef
 
 MAX_CONVERSATIONS = 100  # chat sessions kept; the least recently used is forgotten first
 MAX_BODY = 2 * 2**20  # bytes of a request body: MAX_TEXT characters as JSON escapes, with room to spare
+MAX_FILE = 32 * 2**20  # bytes of a text file sent whole to be checked (POST /api/highlight/stream)
+LARGE_BODIES = {"/api/highlight/stream": MAX_FILE}  # the routes that take more than MAX_BODY
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")  # as Host headers name them
 NOT_FRAMED = "frame-ancestors 'none'"  # no other page may show this one in a frame (clickjacking)
 ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s/:;,'\"()]+/)+([^\s/:;,'\"()]+)")
@@ -223,9 +225,9 @@ class Workers:
 
 
 class Guard:
-    """Pure ASGI middleware: refuses a request body over MAX_BODY before it is in memory (by its Content-Length,
-    else as it streams in: then the app sees the client leave and its own answer is dropped), and marks every
-    response as not to be framed by other pages."""
+    """Pure ASGI middleware: refuses a request body over MAX_BODY (LARGE_BODIES: a route's own limit) before it is
+    in memory (by its Content-Length, else as it streams in: then the app sees the client leave and its own answer
+    is dropped), and marks every response as not to be framed by other pages."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -241,9 +243,10 @@ class Guard:
                 headers.setdefault("x-frame-options", "DENY")
             await send(message)
 
-        too_large = JSONResponse({"error": f"the request body is over {MAX_BODY:,} bytes"}, 413)
+        most = LARGE_BODIES.get(scope["path"], MAX_BODY)
+        too_large = JSONResponse({"error": f"the request body is over {most:,} bytes"}, 413)
         length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        if length is not None and (not length.isdigit() or int(length) > most):
             return await too_large(scope, receive, marked)
         received, refused = 0, False
 
@@ -251,7 +254,7 @@ class Guard:
             nonlocal received, refused
             message = await receive()
             received += len(message.get("body", b""))
-            if received > MAX_BODY and not refused:
+            if received > most and not refused:
                 refused = True
                 await too_large(scope, receive, marked)
             return {"type": "http.disconnect"} if refused else message

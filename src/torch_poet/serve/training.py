@@ -32,18 +32,19 @@ SHAPE = ("cell", "layers", "hidden")
 
 @dataclass
 class Run:
-    """A `poet train` process this server started, with the last lines it printed."""
+    """A `poet train` process this server started (`command`: as the user would type it), with the last lines it
+    printed."""
 
     key: tuple[str, str]
     process: subprocess.Popen
-    command: list[str]
+    command: str
     started: float = field(default_factory=time.time)
     output: deque = field(default_factory=lambda: deque(maxlen=TAIL))
 
     def state(self) -> dict:
         code = self.process.poll()
         return {"project": self.key[0], "model": self.key[1], "running": code is None, "exit_code": code,
-                "started": self.started, "command": " ".join(["poet", *self.command[3:]]),
+                "started": self.started, "command": self.command,
                 "output": list(self.output)}  # fmt: skip
 
 
@@ -63,26 +64,31 @@ class Trainers:
         key = (check_name("project", req.project), check_name("model", req.model))
         where = model_dir(*key, self.models.root)
         spec = LibrarySpec(**req.library.model_dump())
+        self._not_training(key, where)
+        saved = config_json.read(where) if config_json.exists(where) and not req.restart else None
+        if saved:
+            self._fits(key, saved, spec, req)
+        elif spec.is_empty():
+            raise HTTPException(400, "choose the books to train on: pick them from a search, or take a model's")
+        if spec.has_search() or spec.books:
+            self._in_catalog(spec)  # perhaps a download: not under the lock, which /api/train's listing takes
+        asked = ["train", "--project", key[0], "--model", key[1], *self._flags(spec, req)]
+        sources = [f"--{name}={value}" for name, value in (("root", self.models.root), ("cache", self.models.cache),
+                                                          ("mirror", self.models.mirror)) if value is not None]  # fmt: skip
         with self._lock:
-            run = self._runs.get(key)
-            if (run and run.process.poll() is None) or is_training(where):
-                raise HTTPException(409, f"{key[0]}/{key[1]} is training now: stop it first, or name another model")
-            saved = config_json.read(where) if config_json.exists(where) and not req.restart else None
-            if saved:
-                self._fits(key, saved, spec, req)
-            elif spec.is_empty():
-                raise HTTPException(400, "choose the books to train on: pick them from a search, or take a model's")
-            if spec.has_search() or spec.books:
-                self._in_catalog(spec)
-            command = [sys.executable, "-m", "torch_poet", "train", "--project", key[0], "--model", key[1],
-                       "--root", str(self.models.root), *self._flags(spec, req)]  # fmt: skip
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            self._not_training(key, where)  # still: another start may have come meanwhile
+            process = subprocess.Popen([sys.executable, "-m", "torch_poet", *asked, *sources], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                        errors="replace", start_new_session=True,
                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
-            run = self._runs[key] = Run(key, process, command)
+            run = self._runs[key] = Run(key, process, " ".join(["poet", *asked]))
         threading.Thread(target=self._follow, args=(run,), daemon=True, name=f"poet-train-{key[1]}").start()
-        say(f"training {key[0]}/{key[1]} (pid {process.pid}): {run.state()['command']}")
+        say(f"training {key[0]}/{key[1]} (pid {process.pid}): {run.command}")
         return run.state()
+
+    def _not_training(self, key: tuple[str, str], where: Path) -> None:
+        run = self._runs.get(key)
+        if (run and run.process.poll() is None) or is_training(where):
+            raise HTTPException(409, f"{key[0]}/{key[1]} is training now: stop it first, or name another model")
 
     def _fits(self, key: tuple[str, str], saved: dict, spec: LibrarySpec, req: TrainRequest) -> None:
         """A resumed model keeps its books and its shape; naming others is a mistake said before the run."""
@@ -111,16 +117,13 @@ class Trainers:
             raise HTTPException(400, f"no book {shown} in the catalog: pick books from a search")
 
     def _flags(self, spec: LibrarySpec, req: TrainRequest) -> list[str]:
-        """`poet train`'s flags for the request: the library, the settings named, where books come from."""
+        """`poet train`'s flags for the request: the library and the settings named."""
         flags = [f"--{name}={value}" for name in ("author", "title", "language", "subject")
                  for value in getattr(spec, name)]  # fmt: skip
         flags += [f"--book={b}" for b in spec.books] + (["--all-editions"] if spec.all_editions else [])
         flags += [f"--{name.replace('_', '-')}={getattr(req, name)}" for name, f in type(req).model_fields.items()
                   if f.json_schema_extra and f.json_schema_extra.get("x-train") and getattr(req, name) is not None]
-        flags += ["--restart"] if req.restart else []
-        flags += [f"--{name}={value}" for name, value in (("cache", self.models.cache), ("mirror", self.models.mirror))
-                  if value is not None]  # fmt: skip
-        return flags
+        return flags + (["--restart"] if req.restart else [])
 
     def _follow(self, run: Run) -> None:
         """Keeps the run's last lines (draining its pipe, so that it never blocks on a full one) and reaps it."""

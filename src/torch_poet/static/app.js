@@ -68,13 +68,53 @@ async function check(event) {
   }
 }
 
+/** A file up to the box's size goes into it and is checked; a longer one is sent whole and checked as it streams
+ * back, its text shown as it comes, not put in the box. */
 async function readTextFile(file) {
   const area = $("#check-text"), most = Number(area.maxLength) > 0 ? Number(area.maxLength) : Infinity;
-  const text = await file.text();
-  area.value = text.slice(0, most);
-  $("#check-form").dataset.from = text.length > most  // what the status line says the text is
-    ? `the first ${most.toLocaleString("en")} of ${plural(text.length, "char")} of ${file.name}` : file.name;
-  $("#check-form").requestSubmit();
+  if (file.size <= most) {  // bytes: at least as many as characters
+    area.value = await file.text();
+    if (area.value.length <= most) {
+      $("#check-form").dataset.from = file.name;  // what the status line says the text is
+      $("#check-form").requestSubmit();
+      return;
+    }
+  }
+  area.value = "";
+  await checkLargeFile(file);
+}
+
+async function checkLargeFile(file) {
+  const form = $("#check-form"), status = $("#check-status"), out = $("#check-out");
+  const { text, ...settings } = formValues(form);
+  const { max_file: largest } = await api("/api/status");
+  if (file.size > largest) {
+    setStatus(status, `${file.name} is ${(file.size / 2 ** 20).toFixed(1)} MB: the page checks files up to `
+      + `${largest / 2 ** 20} MB (the command poet highlight reads any size)`, true);
+    return;
+  }
+  const shown = new Highlighted(out, $("#check-legend"));
+  out.dataset.state = "checking";
+  setStatus(status, `checking ${file.name}…`);
+  const query = new URLSearchParams({ ...selectedModel(), ...settings });
+  try {
+    const response = await checked(await fetch(`/api/highlight/stream?${query}`,
+      { method: "POST", headers: { "Content-Type": "text/plain; charset=utf-8" }, body: file }));
+    let total = 0;
+    for await (const { event: kind, data } of events(response)) {
+      if (kind === "start") total = data.chars;
+      else if (kind === "text") {
+        shown.addText(data.text);
+        setStatus(status, `checking ${file.name}: ${pct(shown.text.length / total)} of ${plural(total, "char")}…`);
+      } else if (kind === "spans") shown.addSpans(data.spans, data.summary);
+      else if (kind === "error") throw new Error(data.error);
+      else if (kind === "done") setStatus(status, `${plural(data.chars, "char")} of ${file.name} checked`);
+    }
+    out.dataset.state = "done";
+  } catch (error) {
+    out.dataset.state = "stopped";
+    setStatus(status, error.message, true);
+  }
 }
 
 // --- chat: the conversation goes on from turn to turn until reset -------------------------------------------------

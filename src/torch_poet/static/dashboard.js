@@ -3,7 +3,6 @@
 // resume), and one chart that overlays the models chosen. Charts are drawn by chart.js.
 "use strict";
 
-const pct = (v) => `${+(100 * v).toFixed(1)}%`;
 /** What a chart can show, from history.jsonl's rows: per model its series; `compare` is the one overlaid. */
 const CURVES = {
   bpc: { label: "bits per char", format: (v) => v.toFixed(2),
@@ -125,7 +124,8 @@ function showLive(node, live) {
 
 /** The card's badge, its buttons (stop a training; resume a stopped model until a minute) and a run's output. */
 function showState(node, row, run) {
-  const name = node.dataset.name, failed = run && !run.running && ![0, 130].includes(run.exit_code);
+  // ended by itself, or stopped (Ctrl-C's 130; SIGTERM's -15 before the trainer listens for it), or failed
+  const name = node.dataset.name, failed = run && !run.running && ![0, 130, -15].includes(run.exit_code);
   if (!row?.training) board.stopping.delete(name);
   const status = row?.broken ? "broken" : board.stopping.has(name) ? "stopping" : row?.training ? "running"
     : run?.running ? "starting" : failed ? "failed" : "stopped";
@@ -152,7 +152,10 @@ function showState(node, row, run) {
   if (output) {
     output.hidden = !run;
     if (run) $("pre", output).textContent = run.output.slice(-40).join("\n");
-    if (failed && !output.open) output.open = true; // why it ended is the first thing to see
+    if (failed && output.dataset.failed !== String(run.started)) {  // why it ended is the first thing to see
+      output.dataset.failed = run.started;
+      output.open = true;
+    }
   }
 }
 

@@ -23,6 +23,7 @@ function svg(tag, attrs = {}, ...children) {
   return node;
 }
 
+const pct = (v) => `${+(100 * v).toFixed(1)}%`;
 const plural = (n, word) => `${n.toLocaleString("en")} ${word}${n === 1 ? "" : "s"}`;
 const bookName = (s) => (s.author ? `${s.author}: ${s.title}` : s.title);
 
