@@ -17,7 +17,7 @@ const AXES = {
   chars: { label: "characters", format: compact, of: (h) => h.chars },
 };
 
-const board = { seen: new Map(), histories: new Map(), allowed: false, stopping: new Set() };
+const board = { seen: new Map(), histories: new Map(), allowed: false, stopping: new Set(), drawn: "" };
 
 const modelPath = (name) => `/api/models/${name.split("/").map(encodeURIComponent).join("/")}`;
 const choice = (id, all) => (all[$(id).value] ? $(id).value : Object.keys(all)[0]);
@@ -227,7 +227,8 @@ async function refresh() {
       }
       showState(node, row, runs.get(name));
     }
-    drawCompare([...rows.keys()]);
+    const drawn = `${[...rows.keys()]} ${[...board.seen.values()]}`;  // the overlay again only when a card changed
+    if (board.drawn !== drawn) { drawCompare([...rows.keys()]); board.drawn = drawn; }
     const running = models.filter((m) => m.training).length;
     setStatus(status, models.length ? `${plural(models.length, "model")}, ${running} training · updates every 2 s`
       : "no models yet: start one from the Library tab, or with poet train");
