@@ -18,10 +18,14 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+import torch
 from conftest import PRIDE_AND_PREJUDICE, history_len, wait_for_snapshot
 from helpers import AUSTEN, BRONTE
 
+from torch_poet.chat import MAX_CHARS, MAX_SENTENCES, WORD_SLACK, Conversation
 from torch_poet.disk import samples, snapshots
+from torch_poet.poet import Poet
+from torch_poet.serve.schemas import ChatRequest, sampling
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -265,6 +269,28 @@ def test_chat_keeps_the_conversation_and_resets(page, server):
     page.click("#chat-reset")
     expect(page.locator(".turn")).to_have_count(0)
     expect(page.locator("#chat-status")).to_have_text("the conversation starts afresh")
+
+
+def test_chat_never_cuts_a_word_at_the_length_limit(page, server, serve_home):
+    """An answer that reaches the 1,000-character limit ends with a whole word: the same turn through the Python
+    API (same model, seed and settings, one thread as the server) leaves the next character a space."""
+    page.goto(server.url + "#chat")
+    page.fill("#chat-form [name=sentences]", str(MAX_SENTENCES))
+    page.fill("#chat-form [name=seed]", "3")
+    page.fill("#chat-text", "It is a truth")
+    with page.expect_response("**/api/chat") as reply:
+        page.keyboard.press("Enter")
+    answer, sent = reply.value.json()["answer"], reply.value.request.post_data_json
+    assert MAX_CHARS <= len(answer) <= MAX_CHARS + WORD_SLACK  # it ran into the limit
+    expect(page.locator(".turn.poet .text")).to_have_text(re.compile(re.escape(answer[-20:].replace("\n", " "))))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        dialog = Conversation(Poet.load(serve_home / "projects/test/tiny", device="cpu"))
+        assert dialog.turn(sent["text"], sent["sentences"], sampling(ChatRequest(**sent))) == answer
+    finally:
+        torch.set_num_threads(threads)
+    assert dialog.transcript[-1].isspace() and answer[-1].isalnum()  # a whole word, then the turn ends
 
 
 def test_the_dashboard_follows_a_training_process(page, server, trainer):
