@@ -64,6 +64,7 @@ def start_second_model(page, url: str, expect) -> None:
     page.click("#pick-all")
     page.fill("#train-form [name=project]", "brontes")
     page.fill("#train-form [name=model]", "live")
+    page.fill("#train-form [name=snapshot_every]", "0.25")
     page.click("#train-start")
     expect(page.locator('[data-name="brontes/live"] .live progress')).to_be_visible(timeout=120_000)
 
@@ -90,6 +91,8 @@ def shoot_tabs(page, url: str, theme: str, expect) -> None:
         expect(page.locator(".turn.poet")).to_have_count(i + 1, timeout=60_000)
     shot(page, "chat", theme)
     page.goto(url + "#dashboard")
+    page.wait_for_function("() => document.querySelector('[data-name=\"brontes/live\"] svg.chart')?.dataset.points >= 2",
+                           timeout=120_000)  # two snapshots of the run started from the page  # fmt: skip
     for name in ("austen/demo", "brontes/live"):
         page.locator(f'#compare-models input[value="{name}"]').check()
     page.locator('[data-name="austen/demo"] details.samples summary').click()
@@ -103,6 +106,7 @@ def shoot_tabs(page, url: str, theme: str, expect) -> None:
 
 
 def shot(page, tab: str, theme: str) -> None:
+    page.evaluate("window.scrollTo(0, 0)")  # the top of the tab, as a visitor first sees it
     page.wait_for_timeout(300)  # the last paint
     page.screenshot(path=OUT / f"{tab}-{theme}.png")
 
