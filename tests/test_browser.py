@@ -425,6 +425,17 @@ def test_the_library_shows_which_books_a_model_was_trained_on(page, server, trai
     expect(row.locator("td").last).to_have_text(re.compile(r"^✓ (.*, )?live/tiny(, |$)"))  # other models may have it too
     expect(page.locator("#search-status")).to_contain_text("1 in live/tiny's library")
     assert page.locator("#results tbody tr.mine").count() == 1
+    page.click("#model-books")  # the model's own books
+    expect(page.locator("#search-status")).to_have_text("1 book of live/tiny's library")
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    expect(page.locator("#results tbody tr")).to_contain_text("Lady Susan")
+    page.fill("#search-form [name=author]", "")
+    page.fill("#search-form [name=language]", "english")
+    page.click("#search-form button[type=submit]")  # more than a page of results
+    expect(page.locator("#results tbody tr")).to_have_count(100)
+    page.click("#more-results")
+    expect(page.locator("#results tbody tr")).to_have_count(200)
+    expect(page.locator("#search-status")).to_contain_text("(200 shown)")
 
 
 def test_phone_width_dark_theme_and_keyboard(browser, server):

@@ -409,7 +409,8 @@ def test_odd_files_in_a_model_folder_and_bugs_answer_json_not_500_text(serve_hom
     (d / "history.jsonl").write_bytes(b'{"step": 5, "val_loss": 1.0}\n\xff\x80 cut\n[1, 2]\n')
     with TestClient(create_app(root=home), base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
         one = c.get("/api/models/test/tiny")
-        assert one.status_code == 200 and one.json()["samples"] == {"step": 10, "text": "the readable samples"}
+        assert one.status_code == 200 and one.json()["samples"] == {
+            "step": 10, "text": "the readable samples", "parts": [{"head": "", "text": "the readable samples"}]}
         assert [r["step"] for r in c.get("/api/models/test/tiny/history").json()["history"]] == [5]
         monkeypatch.setattr("torch_poet.serve.routes.list_models", lambda root: 1 / 0)  # a bug
         crashed = c.get("/api/models")

@@ -223,7 +223,13 @@ def test_search_marks_the_books_a_model_was_trained_on(tmp_path, gutenberg_serve
         models = {b["id"]: b["models"] for b in found["books"]}
         assert models.pop(1342) == ["gut/pride"] and not any(models.values())
         assert c.get("/api/search", params={"author": "austen", "limit": 2}).json()["count"] > 2
-        assert c.get("/api/search").json() == {"error": "empty search: give an author, title, language or subject"}
+        pages = [c.get("/api/search", params={"author": "austen", "limit": 2, "offset": o}).json() for o in (0, 2)]
+        assert [b["id"] for p in pages for b in p["books"]] == [b["id"] for b in found["books"]][:4]  # page by page
+        assert c.get("/api/search", params={"model": "gut/pride"}).json()["books"][0]["id"] == 1342  # a model's books
+        assert c.get("/api/search", params={"model": "gut/pride", "author": "brontë"}).json()["count"] == 0
+        assert c.get("/api/search", params={"model": "gut/none"}).status_code == 404
+        assert c.get("/api/search").json() == {
+            "error": "empty search: give an author, title, language or subject, or a model"}
     broken = create_app(root=tmp_path, mirror=str(tmp_path), cache=tmp_path / "empty-cache")  # no catalog anywhere
     with TestClient(broken, base_url="http://localhost") as c:
         response = c.get("/api/search", params={"title": "emma"})

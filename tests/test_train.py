@@ -297,4 +297,6 @@ def test_the_heartbeat_says_where_a_run_is_between_snapshots_and_is_gone_when_it
     assert [b["step"] for b in beats] == list(range(1, 7))
     assert all(b["chars_per_sec"] > 0 and math.isfinite(b["train_loss"]) and b["steps"] == 6 for b in beats)
     assert beats[-1]["elapsed"] >= beats[0]["elapsed"] and beats[-1]["left"] is None  # a budget in steps
+    assert 0 < beats[0]["epoch"] < beats[-1]["epoch"] and beats[-1]["epoch"] == round(t.epoch, 3)
+    assert t.history[-1]["chars"] == round(t.epoch * len(t.batches.data))  # the x axis "characters trained on"
     assert heartbeat.read(tmp_path / "m") is None and not (tmp_path / "m" / heartbeat.NAME).exists()

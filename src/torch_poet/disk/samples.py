@@ -38,7 +38,9 @@ def read(model_dir: Path, step: int) -> dict | None:
     except (OSError, UnicodeDecodeError):
         return None
     cut = HEAD.split(text)  # ["", head, text, head, text...]: each text ends in "\n", all but the last in two
-    texts = [t[:-2] for t in cut[2:-1:2]] + [cut[-1][:-1]] if len(cut) > 1 else []
+    if len(cut) == 1:  # no heads: one text as it is
+        return {"step": step, "text": text, "parts": [{"head": "", "text": text}]}
+    texts = [t[:-2] for t in cut[2:-1:2]] + [cut[-1][:-1]]
     parts = [{"head": h, "text": t} for h, t in zip(cut[1::2], texts)]
     return {"step": step, "text": text, "parts": parts}
 

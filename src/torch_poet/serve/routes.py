@@ -27,7 +27,7 @@ from ..disk import samples
 from ..disk.models import list_models, model_row
 from ..errors import PoetError, UnknownCharacters
 from ..render import HTML_BACKGROUNDS, highlight_data
-from .runtime import LOOPBACK_HOSTS, MAX_FILE, NOT_FRAMED, Guard, Loaded, Models, Workers
+from .runtime import LOOPBACK_HOSTS, MAX_FILE, NOT_FRAMED, Guard, Loaded, Models, Workers, book_ids
 from .schemas import (ChatRequest, GenerateRequest, HighlightRequest, ModelRef, ResetRequest, StopRequest,
                       TrainRequest, sampling)
 from .training import Trainers
@@ -291,21 +291,26 @@ def create_app(
 
     @app.get("/api/search")
     def search(author: Words = [], title: Words = [], language: Words = [], subject: Words = [],
-               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:  # fmt: skip
-        """Search the Gutenberg catalog (words of each field must all occur; repeated fields are OR'ed); each
-        book says which models on disk were trained on it."""
+               model: Annotated[str | None, Query(max_length=201, description="a model's books: project/model")] = None,
+               offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:  # fmt: skip
+        """Search the Gutenberg catalog (words of each field must all occur; repeated fields are OR'ed; `model`:
+        among that model's books), `limit` books from `offset` on; each book says which models on disk were trained
+        on it."""
         from ..gutenberg import search as find
 
-        if not any((author, title, language, subject)):
-            raise HTTPException(400, "empty search: give an author, title, language or subject")
+        if not any((author, title, language, subject, model)):
+            raise HTTPException(400, "empty search: give an author, title, language or subject, or a model")
+        ids = book_ids(models.find(*model.partition("/")[::2])[1]) if model else []
+        if model and not ids:
+            return {"count": 0, "offset": offset, "books": []}  # none of its texts is a Gutenberg book
         try:
             catalog = models.catalog()
         except PoetError as e:
             raise HTTPException(503, models.private_paths_hidden(f"the catalog is not available: {e}")) from None
-        books = find(catalog, author=author, title=title, language=language, subject=subject)
+        books = find(catalog, author=author, title=title, language=language, subject=subject, ids=ids)
         trained = models.trained_on()
         rows = [{"id": b.id, "title": b.title, "author": b.author, "language": list(b.language), "url": b.url,
-                 "models": trained.get(b.id, [])} for b in books[:limit]]  # fmt: skip
-        return {"count": len(books), "books": rows}
+                 "models": trained.get(b.id, [])} for b in books[offset : offset + limit]]  # fmt: skip
+        return {"count": len(books), "offset": offset, "books": rows}
 
     return app

@@ -144,16 +144,23 @@ class Models:
         """Gutenberg book id -> the models whose library has it."""
         books: dict[int, list[str]] = {}
         for (project, model), path in model_dirs(self.root).items():
-            try:
-                config = read_json(config_path(path))  # a model that has just begun may have only its library
-            except PoetError:
-                continue  # a broken model is listed as such by /api/models
-            library = config.get("library") if isinstance(config, dict) else None
-            texts = library.get("texts") if isinstance(library, dict) else None
-            for t in texts if isinstance(texts, list) else []:
-                if isinstance(t, dict) and isinstance(t.get("book_id"), int):
-                    books.setdefault(t["book_id"], []).append(f"{project}/{model}")
+            for book in book_ids(path):
+                books.setdefault(book, []).append(f"{project}/{model}")
         return books
+
+
+def book_ids(model_dir: Path) -> list[int]:
+    """The Gutenberg ids of a model's library, from its config.json (a model that has just begun may have only its
+    library there; a broken one has none, and /api/models says what is wrong with it)."""
+    try:
+        config = read_json(config_path(model_dir))
+    except PoetError:
+        return []
+    library = config.get("library") if isinstance(config, dict) else None
+    texts = library.get("texts") if isinstance(library, dict) else None
+    if not isinstance(texts, list):
+        return []
+    return [t["book_id"] for t in texts if isinstance(t, dict) and isinstance(t.get("book_id"), int)]
 
 
 class Workers:

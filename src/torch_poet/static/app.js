@@ -162,26 +162,35 @@ async function chatReset() {
 
 // --- library: catalog search ----------------------------------------------------------------------------------------
 
-async function search(event) {
-  event.preventDefault();
-  const status = $("#search-status"), table = $("#results");
-  const query = new URLSearchParams(formValues($("#search-form")));
+let searched = null; // the query of the results shown, for their next page
+
+/** The catalog's books for the form's search (or `query`), a page at a time: `more` adds the next page. */
+async function search(event, query = new URLSearchParams(formValues($("#search-form"))), more = false) {
+  event?.preventDefault();
+  const status = $("#search-status"), table = $("#results"), body = $("tbody", table);
+  query.set("offset", more ? body.children.length : 0);
   setStatus(status, "searching…");
   try {
     const { count, books } = await api(`/api/search?${query}`);
     const mine = $("#model").value;
-    $("tbody", table).replaceChildren(...books.map((b) => el("tr", { class: b.models.includes(mine) ? "mine" : null },
+    const rows = books.map((b) => el("tr", { class: b.models.includes(mine) ? "mine" : null },
       el("td", {}, pickBox(b)),
       el("td", {}, el("a", { href: b.url, target: "_blank", rel: "noopener" }, String(b.id))),
       el("td", {}, b.title), el("td", {}, b.author), el("td", {}, b.language.join(", ")),
-      el("td", {}, b.models.length ? `${b.models.includes(mine) ? "✓ " : ""}${b.models.join(", ")}` : "–"))));
-    table.hidden = books.length === 0;
-    $("#pick-all").hidden = books.length === 0;
-    const inModel = books.filter((b) => b.models.includes(mine)).length;
-    setStatus(status, `${plural(count, "book")}${count > books.length ? ` (first ${books.length} shown)` : ""}` +
-      (mine ? `, ${inModel} in ${mine}'s library` : ""));
+      el("td", {}, b.models.length ? `${b.models.includes(mine) ? "✓ " : ""}${b.models.join(", ")}` : "–")));
+    if (more) body.append(...rows);
+    else body.replaceChildren(...rows);
+    searched = query;
+    const shown = body.children.length;
+    table.hidden = shown === 0;
+    $("#pick-all").hidden = shown === 0;
+    $("#more-results").hidden = shown >= count;
+    const inModel = [...body.querySelectorAll("tr.mine")].length;
+    const of = query.get("model") ? ` of ${query.get("model")}'s library` : "";
+    setStatus(status, `${plural(count, "book")}${of}${count > shown ? ` (${shown} shown)` : ""}` +
+      (mine && !of ? `, ${inModel} ${count > shown ? "of those shown " : ""}in ${mine}'s library` : ""));
   } catch (error) {
-    table.hidden = true;
+    table.hidden = !more;
     setStatus(status, error.message, true);
   }
 }
@@ -300,6 +309,8 @@ document.addEventListener("DOMContentLoaded", () => {
     showPicked();
   });
   $("#take-books").addEventListener("click", takeModelBooks);
+  $("#model-books").addEventListener("click", () => search(null, new URLSearchParams({ model: $("#model").value })));
+  $("#more-results").addEventListener("click", () => search(null, searched, true));
   $("#train-form").addEventListener("submit", startTraining);
   for (const id of ["#curve", "#x-axis"]) {
     $(id).value = localStorage.getItem(id) || $(id).value;

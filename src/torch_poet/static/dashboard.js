@@ -103,7 +103,7 @@ async function showSamples(name, node) {
     parts.replaceChildren(...found.parts.map((p) => {
       const text = el("div", { class: "text" }), legend = el("ul", { class: "legend" });
       showQuotes(p.text, text, legend, { project, model }).catch(() => { text.textContent = p.text; });
-      return el("div", { class: "sample" }, el("h4", {}, p.head), text, legend);
+      return el("div", { class: "sample" }, p.head ? el("h4", {}, p.head) : null, text, legend);
     }));
   } catch (error) {
     parts.replaceChildren(el("p", { class: "problem" }, error.message));
@@ -118,7 +118,8 @@ function showLive(node, live) {
   const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
   const left = live.left == null ? "" : ` · ${clock(Math.max(0, live.left))} left`;
   box.replaceChildren(...(done === null ? [] : [el("progress", { value: Math.min(done, 1), max: 1 })]),
-    el("span", {}, `step ${live.step.toLocaleString("en")} · loss ${live.train_loss.toFixed(3)} · `
+    el("span", {}, `step ${live.step.toLocaleString("en")} · epoch ${(live.epoch ?? 0).toFixed(2)} · `
+      + `loss ${live.train_loss.toFixed(3)} · `
       + `${live.chars_per_sec.toLocaleString("en")} chars/s · ${clock(live.elapsed)} trained${left}`));
 }
 

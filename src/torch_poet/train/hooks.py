@@ -76,6 +76,7 @@ class Run(Protocol):
     library: Library
     step: int
     elapsed: float  # training seconds so far (all runs)
+    epoch: float  # passes over the training text so far (all runs)
     history: list[dict]  # history.jsonl's rows
     profile: dict[str, float]  # seconds spent on data, train, eval, hooks, snapshot since this run began
     log: Callable[[str], None]  # how the run speaks to the user
@@ -116,8 +117,8 @@ class Heartbeat(Hook):
         self.last = now
         cfg = run.cfg
         left = cfg.minutes * 60 - run.elapsed if cfg.minutes else None
-        heartbeat.write(run.dir, {"step": run.step, "steps": cfg.steps, "minutes": cfg.minutes,
-                                  "elapsed": round(run.elapsed, 1), "left": round(left, 1) if left else None,
+        heartbeat.write(run.dir, {"step": run.step, "epoch": round(run.epoch, 3), "steps": cfg.steps,
+                                  "minutes": cfg.minutes, "elapsed": round(run.elapsed, 1), "left": round(left, 1) if left else None,
                                   "train_loss": round(window.mean_loss(), 4),
                                   "chars_per_sec": round(window.rate(run.elapsed)), "wall": time.time()})  # fmt: skip
 

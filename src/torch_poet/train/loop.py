@@ -164,6 +164,11 @@ class Trainer:
 
     # -- the run ------------------------------------------------------------------------------------
 
+    @property
+    def epoch(self) -> float:
+        """Passes over the training text so far (all runs)."""
+        return self.batches.position()
+
     def run(self) -> list[dict]:
         """Train until --steps/--minutes (totals for the model) or Ctrl-C; returns the history."""
         with distributed.job(self.device, self.cfg.batch_size), self._lock():
@@ -286,7 +291,7 @@ class Trainer:
         stats = Stats(
             time=round(self.elapsed, 2),
             step=self.step,
-            epoch=round(self.batches.position(), 4),
+            epoch=round(self.epoch, 4),
             train_loss=round(train_loss, 4),
             val_loss=round(val_loss, 4),
             val_bpc=round(val_loss / LN2, 4),
@@ -295,7 +300,7 @@ class Trainer:
             chars_per_sec=round(rate, 1),
             lr=self.opt.param_groups[0]["lr"],
             wall=round(time.time(), 1),
-            chars=round(self.batches.position() * len(self.batches.data)),
+            chars=round(self.epoch * len(self.batches.data)),
             **columns,
         )
         self.history.append(asdict(stats))
