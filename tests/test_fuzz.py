@@ -153,6 +153,26 @@ def test_no_training_request_fails_or_writes_before_it_is_accepted(fuzz_home, gu
     assert made <= {tuple(k.split("/")[1:3]) for k in before} | accepted  # no model the checks refused
 
 
+def test_no_file_or_query_makes_the_file_check_fail(api, fuzz_home):
+    """/api/highlight/stream takes any bytes as the file and its settings from the query."""
+    before = digest(fuzz_home)
+    queries = st.dictionaries(st.sampled_from(["project", "model", "min_quote", "phrases", "offset"]),
+                              st.text(max_size=8) | st.integers(-3, 2000).map(str), max_size=3)  # fmt: skip
+
+    @FUZZ
+    @given(body=st.binary(max_size=300) | st.text(max_size=300).map(str.encode), query=queries)
+    def check(body, query):
+        response = api.post("/api/highlight/stream", params=query, content=body)
+        assert response.status_code < 500, (body, query, response.text)
+        if response.status_code >= 400:
+            assert "\n" not in response.json()["error"]
+        else:
+            assert "event: error" not in response.text and "event: done" in response.text, response.text
+
+    check()
+    assert digest(fuzz_home) == before
+
+
 def mutations(config: dict) -> st.SearchStrategy:
     """config.json with one part replaced by anything, removed, or an unknown key added; or anything at all."""
     model_keys = sorted(config["model"])
