@@ -298,6 +298,22 @@ def test_a_training_start_is_checked_before_anything_is_written(body, status, wo
     assert sorted(p.name for p in (serve_home / "projects").iterdir()) == before
 
 
+def test_a_run_that_fails_says_why_in_its_output(tmp_path, gutenberg_server):
+    """Book 1212 is in the catalog but not on the mirror: the start is accepted, and the run ends at once with
+    poet train's own one-line error, which GET /api/train shows (the page opens it on the model's card)."""
+    app = create_app(root=tmp_path / "home", cache=tmp_path / "cache", mirror=gutenberg_server.url)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        started = c.post("/api/train", json={"project": "p", "library": {"books": [1212]}, "minutes": 1})
+        assert started.json()["command"] == "poet train --project p --model default --book=1212 --minutes=1.0"
+        deadline = time.monotonic() + 120
+        while (run := c.get("/api/train").json()["runs"][0])["running"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    assert run["exit_code"] == 2 and run["output"][-1].startswith("poet: error: no book of the library could be")
+    assert any("skipping book 1212" in line for line in run["output"])
+    assert str(tmp_path) not in "\n".join(run["output"])  # the server's paths are not the page's business
+
+
 def test_training_from_the_page_is_off_on_a_reachable_server_unless_allowed(serve_home):
     off = "training from the page is off here"
     with TestClient(create_app(root=serve_home, training_off=off), base_url="http://127.0.0.1") as c:
