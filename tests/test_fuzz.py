@@ -173,6 +173,29 @@ def test_no_file_or_query_makes_the_file_check_fail(api, fuzz_home):
     assert digest(fuzz_home) == before
 
 
+def test_no_search_query_fails(fuzz_home, gutenberg_server, tmp_path_factory):
+    """/api/search's fields, a model's books, pages: any query is an answer or a one-line 4xx."""
+    fields = st.sampled_from(["author", "title", "language", "subject", "model", "offset", "limit", "id"])
+    values = st.sampled_from(["austen", "test/tiny", "test/../x", "/", "-1", "0", "99999999999", "1e3", ""]) | st.text(
+        max_size=12)
+    queries = st.lists(st.tuples(fields, values), max_size=5)
+    app = create_app(root=fuzz_home, cache=tmp_path_factory.mktemp("search-cache"), mirror=gutenberg_server.url)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+
+        @FUZZ
+        @given(query=queries)
+        def check(query):
+            response = c.get("/api/search", params=query)
+            assert response.status_code < 500, (query, response.text)
+            if response.status_code >= 400:
+                assert "\n" not in response.json()["error"]
+            else:
+                found = response.json()
+                assert 0 <= len(found["books"]) <= found["count"]
+
+        check()
+
+
 def mutations(config: dict) -> st.SearchStrategy:
     """config.json with one part replaced by anything, removed, or an unknown key added; or anything at all."""
     model_keys = sorted(config["model"])

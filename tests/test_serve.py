@@ -18,7 +18,7 @@ from conftest import PRIDE_AND_PREJUDICE, SHARED, poet
 from fastapi.testclient import TestClient
 
 from torch_poet.chat import Conversation
-from torch_poet.config import SampleConfig
+from torch_poet.config import SampleConfig, TrainConfig
 from torch_poet.disk import samples, snapshots
 from torch_poet.disk.lock import is_training
 from torch_poet.disk.config_json import write_json
@@ -62,7 +62,10 @@ def test_models_are_listed_and_described(client):
     assert detail["shape"]["layers"] == 2 and detail["shape"]["hidden"] == 64
     assert [(t["key"], t["url"]) for t in detail["library"]] == [("file:austen.txt", PRIDE_AND_PREJUDICE),
                                                                  ("file:bronte.txt", None)]  # fmt: skip
-    assert detail["samples"] is None and detail["chars_per_sec"] is None
+    assert detail["samples"] is None and detail["chars_per_sec"] is None and detail["sample_steps"] == []
+    train = TrainConfig()  # as helpers.train_model wrote config.json: what the page says of its samples and time
+    assert (detail["minutes"], detail["sample_every"], detail["sample_below"]) == (None, train.sample_every,
+                                                                                   train.sample_below)  # fmt: skip
     assert client.get("/api/models/test/tiny/history").json() == {"history": []}
 
 

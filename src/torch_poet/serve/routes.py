@@ -175,7 +175,7 @@ def create_app(
         speed = rows[-1].get("chars_per_sec") if rows else None
         return {**public(row, models), "shape": config.get("model"), "library": library,
                 "samples": samples.latest(where), "sample_steps": samples.steps(where), "chars_per_sec": speed,
-                "minutes": config.get("train", {}).get("minutes")}  # fmt: skip
+                **{k: config.get("train", {}).get(k) for k in ("minutes", "sample_every", "sample_below")}}  # fmt: skip
 
     @app.get("/api/models/{project}/{model}/history")
     def history(project: str, model: str) -> dict:

@@ -84,7 +84,9 @@ async function renderModel(row, node) {
 function samplesBox(name, detail) {
   const steps = detail.sample_steps ?? [];
   if (!steps.length) {
-    return el("details", { class: "samples" }, el("summary", {}, "no samples yet: they come every few minutes once the loss is low"));
+    const when = detail.sample_every == null ? "every few minutes once the loss is low"
+      : `every ${detail.sample_every} min once the training loss is below ${detail.sample_below}`;
+    return el("details", { class: "samples" }, el("summary", {}, `no samples yet: they are written ${when}`));
   }
   const select = el("select", { class: "sample-step", "aria-label": "samples of step" },
     ...steps.toReversed().map((s) => el("option", { value: s }, `step ${s.toLocaleString("en")}`)));
