@@ -105,7 +105,7 @@ async function checkLargeFile(file) {
       if (kind === "start") total = data.chars;
       else if (kind === "text") {
         shown.addText(data.text);
-        setStatus(status, `checking ${file.name}: ${pct(shown.text.length / total)} of ${plural(total, "char")}…`);
+        setStatus(status, `checking ${file.name}: ${pct(shown.length / total)} of ${plural(total, "char")}…`);
       } else if (kind === "spans") shown.addSpans(data.spans, data.summary);
       else if (kind === "error") throw new Error(data.error);
       else if (kind === "done") setStatus(status, `${plural(data.chars, "char")} of ${file.name} checked`);

@@ -169,24 +169,27 @@ class Highlighted {
     this.textNode = textNode;
     this.legendNode = legendNode;
     this.numbers = new Map(); // book key -> its number, from 1
-    this.text = "";
+    this.length = 0; // characters so far
     this.covered = 0; // characters already turned into spans
+    this.pending = ""; // the rest, kept alone: a whole text sliced at every chunk is copied at every chunk
     this.tail = document.createTextNode("");
     textNode.replaceChildren(this.tail);
     legendNode.replaceChildren();
   }
 
   addText(chunk) {
-    this.text += chunk;
-    this.tail.data = this.text.slice(this.covered);
+    this.pending += chunk;
+    this.length += chunk.length;
+    this.tail.data = this.pending;
   }
 
   addSpans(spans, summary) {
     for (const span of spans) {
       this.tail.before(...(span.quoted ? this.quote(span) : [span.phrase ? this.phrase(span) : span.text]));
+      this.pending = this.pending.slice(span.end - this.covered);
       this.covered = span.end;
     }
-    this.tail.data = this.text.slice(this.covered);
+    this.tail.data = this.pending;
     this.legend(summary);
   }
 
