@@ -141,5 +141,5 @@ class StopRequest(BaseModel):
 for source, names, left in ((TrainConfig, ("minutes", "steps"), None),
                             (ModelConfig, ("cell", "layers", "hidden"), "sized"),
                             (TrainConfig, ("batch_size", "seq_len"), "sized"),
-                            (TrainConfig, ("snapshot_every",), "3, or the model's own")):  # fmt: skip
+                            (TrainConfig, ("snapshot_every",), "3")):  # fmt: skip
     TrainRequest = with_config(TrainRequest, source, names, mark="x-train", unset=left)  # type: ignore[misc]

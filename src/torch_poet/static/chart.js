@@ -33,11 +33,12 @@ function lineChart(series, { width, x, y, label }) {
   const { height: H, left: L, right: R, top: T, bottom: B } = CHART, W = Math.max(280, Math.round(width));
   const shown = series.filter((s) => s.points.length);
   const points = shown.flatMap((s) => s.points);
-  const plot = svg("svg", { class: "chart", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img",
+  const height = points.length ? H : 30;  // nothing to draw: a line that says so
+  const plot = svg("svg", { class: "chart", width: W, height, viewBox: `0 0 ${W} ${height}`, role: "img",
     "aria-label": label, "data-points": Math.max(0, ...series.map((s) => s.points.length)) });
   const figure = el("figure", { class: "chart-box" }, plot);
   if (!points.length) {
-    plot.append(svg("text", { x: L, y: H / 2 }, "no snapshot yet"));
+    plot.append(svg("text", { x: 0, y: 20 }, "no snapshot yet: the chart starts with the first"));
     return figure;
   }
   const xa = niceAxis(Math.min(...points.map((p) => p[0])), Math.max(...points.map((p) => p[0])), Math.max(2, Math.floor(W / 110)));

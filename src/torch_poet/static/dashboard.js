@@ -58,11 +58,11 @@ async function renderModel(row, node) {
     el("h3", {}, name, el("span", { class: "badge" }), el("span", { class: "actions" })),
     ...(row.broken ? [el("p", { class: "problem" }, row.broken)] : []),
     el("dl", { class: "facts" },
-      fact("step", (row.step ?? 0).toLocaleString("en")),
+      fact("step", row.step == null ? "–" : row.step.toLocaleString("en")),  // of the last snapshot
       fact("best val", row.best_bpc === null ? "–" : `${row.best_bpc.toFixed(3)} bpc`),
       fact("speed", detail.chars_per_sec ? `${Math.round(detail.chars_per_sec).toLocaleString("en")} chars/s` : "–"),
       fact("model", shape),
-      fact("trained", last ? `${(last.time / 60).toFixed(1)} of ${detail.minutes ?? "∞"} min` : "–"),
+      fact("trained", last ? `${(last.time / 60).toFixed(1)}${detail.minutes ? ` of ${detail.minutes}` : ""} min` : "–"),
       fact("quoted", memorisation(last)),
       fact("readability", last?.readability == null ? "–" : pct(last.readability)),
       fact("size", `${(row.bytes / 1e6).toFixed(1)} MB`),

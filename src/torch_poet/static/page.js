@@ -86,17 +86,19 @@ function formValues(form) {
 
 /**
  * Completes the forms from their requests' schemas in /openapi.json: the fields marked as the fieldset says
- * (data-mark; x-sampling: config.SampleConfig's) become inputs after the legend (a menu where the field has
- * choices), and every field takes its bounds, default, description and length limit from there. So the page
- * offers whatever the API accepts.
+ * (data-mark; x-sampling: config.SampleConfig's) become inputs (a menu where the field has choices) after the
+ * legend, or in place of an element marked data-fields-here, and every field takes its bounds, default,
+ * description and length limit from there. So the page offers whatever the API accepts.
  */
 async function completeForms() {
   const { schemas } = (await api("/openapi.json")).components;
   for (const fieldset of document.querySelectorAll("fieldset[data-request]")) {
     const { properties } = schemas[fieldset.dataset.request], mark = fieldset.dataset.mark || "x-sampling";
     const added = Object.keys(properties).filter((name) => properties[name][mark]);
-    $("legend", fieldset).after(...added.map((name) =>
-      el("label", {}, `${name.replaceAll("_", " ")} `, input(name, properties[name]))));
+    const fields = added.map((name) => el("label", {}, `${name.replaceAll("_", " ")} `, input(name, properties[name])));
+    const place = $("[data-fields-here]", fieldset);  // where the fieldset wants them, else after its legend
+    if (place) place.replaceWith(...fields);
+    else $("legend", fieldset).after(...fields);
     for (const field of fieldset.form.elements) {
       if (field.name in properties && field.type !== "checkbox") describe(field, properties[field.name]);
     }
