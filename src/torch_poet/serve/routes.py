@@ -303,11 +303,7 @@ def create_app(
         ids = book_ids(models.find(*model.partition("/")[::2])[1]) if model else []
         if model and not ids:
             return {"count": 0, "offset": offset, "books": []}  # none of its texts is a Gutenberg book
-        try:
-            catalog = models.catalog()
-        except PoetError as e:
-            raise HTTPException(503, models.private_paths_hidden(f"the catalog is not available: {e}")) from None
-        books = find(catalog, author=author, title=title, language=language, subject=subject, ids=ids)
+        books = find(models.catalog(), author=author, title=title, language=language, subject=subject, ids=ids)
         trained = models.trained_on()
         rows = [{"id": b.id, "title": b.title, "author": b.author, "language": list(b.language), "url": b.url,
                  "models": trained.get(b.id, [])} for b in books[offset : offset + limit]]  # fmt: skip

@@ -133,11 +133,15 @@ class Models:
             return self._chats.pop(session, None) is not None
 
     def catalog(self):
+        """The Gutenberg catalog, loaded once; a 503 naming the problem when it cannot be had."""
         from ..gutenberg import load_catalog
 
         with self._catalog_lock:
             if self._catalog is None:
-                self._catalog = load_catalog(self.mirror, self.cache)
+                try:
+                    self._catalog = load_catalog(self.mirror, self.cache)
+                except PoetError as e:
+                    raise HTTPException(503, self.private_paths_hidden(f"the catalog is not available: {e}")) from None
             return self._catalog
 
     def trained_on(self) -> dict[int, list[str]]:

@@ -20,7 +20,7 @@ from fastapi import HTTPException
 from ..config import LibrarySpec, ModelConfig
 from ..disk import config_json
 from ..disk.lock import is_training
-from ..errors import PoetError, say
+from ..errors import say
 from ..paths import check_name, model_dir
 from .runtime import Models
 from .schemas import TrainRequest
@@ -104,10 +104,7 @@ class Trainers:
     def _in_catalog(self, spec: LibrarySpec) -> None:
         from ..gutenberg import search
 
-        try:
-            catalog = self.models.catalog()
-        except PoetError as e:
-            raise HTTPException(503, self.models.private_paths_hidden(f"the catalog is not available: {e}")) from None
+        catalog = self.models.catalog()
         if spec.has_search() and not search(catalog, author=spec.author, title=spec.title, language=spec.language,
                                             subject=spec.subject):  # fmt: skip
             raise HTTPException(400, "the search matches no books: loosen the author, title, language or subject")
