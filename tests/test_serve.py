@@ -317,6 +317,26 @@ def test_a_run_that_fails_says_why_in_its_output(tmp_path, gutenberg_server):
     assert str(tmp_path) not in "\n".join(run["output"])  # the server's paths are not the page's business
 
 
+def test_a_training_started_in_a_terminal_is_stopped_from_the_page(tmp_path, gutenberg_server):
+    """The server did not start it: the pid its lock holds is sent SIGTERM, and it ends with a snapshot."""
+    env = dict(os.environ, POET_HOME=str(tmp_path / "home"), POET_CACHE=str(tmp_path / "cache"))
+    model = tmp_path / "home/projects/p/m"
+    process = poet("train", "--project", "p", "--model", "m", "--book", "946", "--layers", "1", "--hidden", "16",
+                   "--batch-size", "8", "--seq-len", "32", "--mirror", gutenberg_server.url, env=env)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (model / "heartbeat.json").exists():  # training, past its start-up
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        with TestClient(create_app(root=tmp_path / "home"), base_url="http://127.0.0.1") as c:
+            assert c.post("/api/train/stop", json={"project": "p", "model": "m"}).json() == {
+                "stopping": True, "pid": process.pid}
+        assert process.wait(timeout=60) == 130 and snapshots.newest(model)[1]["step"] > 0
+    finally:
+        process.kill()
+        process.wait()
+
+
 def test_training_from_the_page_is_off_on_a_reachable_server_unless_allowed(serve_home):
     off = "training from the page is off here"
     with TestClient(create_app(root=serve_home, training_off=off), base_url="http://127.0.0.1") as c:

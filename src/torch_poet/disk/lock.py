@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import PoetError
 from . import config_json, history, snapshots
 
+NAME = "train.lock"  # holds the pid of the process training the model
 # written by trainers only
 TRAINER_FILES = (*(snapshots.path(Path(), w).name for w in snapshots.SNAPSHOTS), config_json.NAME, history.NAME)
 
@@ -21,7 +22,7 @@ def training_lock(model_dir: Path) -> Iterator[None]:
     releases it when the trainer dies, even by SIGKILL."""
     import fcntl
 
-    path = Path(model_dir) / "train.lock"
+    path = Path(model_dir) / NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
         try:
@@ -51,12 +52,22 @@ def remove_stale_temps(model_dir: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def trainer_pid(model_dir: Path) -> int | None:
+    """The pid of the process training the model now (as its lock says), or None: no trainer, or no pid."""
+    if not is_training(model_dir):
+        return None
+    try:
+        return int((Path(model_dir) / NAME).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def is_training(model_dir: Path) -> bool:
     """Whether some process holds the model's training lock right now."""
     import fcntl
 
     try:
-        with open(Path(model_dir) / "train.lock") as f:
+        with open(Path(model_dir) / NAME) as f:
             fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True

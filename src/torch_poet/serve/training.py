@@ -19,7 +19,7 @@ from fastapi import HTTPException
 
 from ..config import LibrarySpec, ModelConfig
 from ..disk import config_json
-from ..disk.lock import is_training
+from ..disk.lock import is_training, trainer_pid
 from ..errors import say
 from ..paths import check_name, model_dir
 from .runtime import Models
@@ -142,11 +142,13 @@ class Trainers:
         where = self.models.find(*key)[1]
         if not is_training(where):
             raise HTTPException(409, f"{key[0]}/{key[1]} is not training")
+        pid, unstoppable = trainer_pid(where), f"{key[0]}/{key[1]} is trained by a process this server cannot stop"
+        if pid is None:
+            raise HTTPException(409, unstoppable)
         try:
-            pid = int((Path(where) / "train.lock").read_text().strip())
             os.kill(pid, signal.SIGTERM)
-        except (OSError, ValueError):
-            raise HTTPException(409, f"{key[0]}/{key[1]} is trained by a process this server cannot stop") from None
+        except OSError:
+            raise HTTPException(409, unstoppable) from None
         return {"stopping": True, "pid": pid}
 
     def runs(self) -> list[dict]:
