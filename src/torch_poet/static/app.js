@@ -20,17 +20,14 @@ async function generate(event) {
   try {
     const body = { ...selectedModel(), ...formValues(form) };
     const response = await checked(await fetch("/api/stream", post(body, controller.signal)));
-    for await (const { event: kind, data } of events(response)) {
-      if (kind === "start") { seed = data.seed; if (data.warning) setStatus(status, data.warning, true); }
-      else if (kind === "text") text.addText(data.text);
-      else if (kind === "spans") text.addSpans(data.spans, data.summary);
-      else if (kind === "error") throw new Error(data.error);
-      else if (kind === "done") {
+    await followStream(response, text, {
+      start(data) { seed = data.seed; if (data.warning) setStatus(status, data.warning, true); },
+      done(data) {
         const seconds = (performance.now() - started) / 1000;
         setStatus(status, `${plural(data.text.length, "char")} in ${seconds.toFixed(2)} s · seed ${seed}`);
         checkPrompt(body.prompt);
-      }
-    }
+      },
+    });
     out.dataset.state = "done";
   } catch (error) {
     out.dataset.state = "stopped";
@@ -101,15 +98,11 @@ async function checkLargeFile(file) {
     const response = await checked(await fetch(`/api/highlight/stream?${query}`,
       { method: "POST", headers: { "Content-Type": "text/plain; charset=utf-8" }, body: file }));
     let total = 0;
-    for await (const { event: kind, data } of events(response)) {
-      if (kind === "start") total = data.chars;
-      else if (kind === "text") {
-        shown.addText(data.text);
-        setStatus(status, `checking ${file.name}: ${pct(shown.length / total)} of ${plural(total, "char")}…`);
-      } else if (kind === "spans") shown.addSpans(data.spans, data.summary);
-      else if (kind === "error") throw new Error(data.error);
-      else if (kind === "done") setStatus(status, `${plural(data.chars, "char")} of ${file.name} checked`);
-    }
+    await followStream(response, shown, {
+      start(data) { total = data.chars; },
+      text() { setStatus(status, `checking ${file.name}: ${pct(shown.length / total)} of ${plural(total, "char")}…`); },
+      done(data) { setStatus(status, `${plural(data.chars, "char")} of ${file.name} checked`); },
+    });
     out.dataset.state = "done";
   } catch (error) {
     out.dataset.state = "stopped";
@@ -185,7 +178,7 @@ async function search(event, query = new URLSearchParams(formValues($("#search-f
     table.hidden = shown === 0;
     $("#pick-all").hidden = shown === 0;
     $("#more-results").hidden = shown >= count;
-    const inModel = [...body.querySelectorAll("tr.mine")].length;
+    const inModel = body.querySelectorAll("tr.mine").length;
     const of = query.get("model") ? ` of ${query.get("model")}'s library` : "";
     setStatus(status, `${plural(count, "book")}${of}${count > shown ? ` (${shown} shown)` : ""}` +
       (mine && !of ? `, ${inModel} ${count > shown ? "of those shown " : ""}in ${mine}'s library` : ""));
@@ -221,7 +214,7 @@ async function takeModelBooks() {
   const name = $("#model").value;
   if (!name) return;
   try {
-    const { library } = await api(`/api/models/${name.split("/").map(encodeURIComponent).join("/")}`);
+    const { library } = await api(modelPath(name));
     const books = library.filter((t) => t.book_id != null);
     for (const t of books) picked.set(t.book_id, { id: t.book_id, title: t.title, author: t.author });
     const others = library.length - books.length;

@@ -19,7 +19,6 @@ const AXES = {
 
 const board = { seen: new Map(), histories: new Map(), allowed: false, stopping: new Set(), drawn: "" };
 
-const modelPath = (name) => `/api/models/${name.split("/").map(encodeURIComponent).join("/")}`;
 const choice = (id, all) => (all[$(id).value] ? $(id).value : Object.keys(all)[0]);
 
 /** [x, y] of the rows where both are numbers. */

@@ -66,6 +66,17 @@ async function* events(response) {
   }
 }
 
+/** A highlighted text streamed as server-sent events (/api/stream, /api/highlight/stream) into `shown` as it comes;
+ * `on.start`, `on.text`, `on.done` hear of their events after that. An `error` event throws its message. */
+async function followStream(response, shown, on = {}) {
+  for await (const { event: kind, data } of events(response)) {
+    if (kind === "text") shown.addText(data.text);
+    else if (kind === "spans") shown.addSpans(data.spans, data.summary);
+    else if (kind === "error") throw new Error(data.error);
+    on[kind]?.(data);
+  }
+}
+
 function setStatus(node, text, error = false) {
   node.textContent = text;
   node.classList.toggle("error", error);
@@ -141,6 +152,9 @@ function applyTheme(theme) {
 }
 
 // --- models --------------------------------------------------------------------------------------------------
+
+/** A model's API path, from its "project/model" name. */
+const modelPath = (name) => `/api/models/${name.split("/").map(encodeURIComponent).join("/")}`;
 
 const selectedModel = () => {
   const [project, model] = ($("#model").value || "/").split("/");
