@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import httpx2 as httpx
 
 from bench_serve import SHARED, make_model
+from common import start_server
 
 SHAKESPEARE = SHARED.parent / "corpora" / "tiny-shakespeare.txt"
 
@@ -85,10 +85,8 @@ def main() -> None:
         make_model(home, 1342, args.mirror)
         novel = (Path(args.mirror) / "cache/epub/1342/pg1342.txt").read_text(encoding="utf-8")
         env = dict(os.environ, POET_HOME=str(home), POET_CACHE=str(home / "cache"))
-        server = subprocess.Popen([sys.executable, "-m", "torch_poet", "serve", "--port", "0", "--mirror", args.mirror],
-                                  env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        server, url = start_server(env, "--mirror", args.mirror)
         try:
-            url = "http://127.0.0.1:%s/" % re.search(r":(\d+)/", server.stderr.readline()).group(1)
             http = httpx.Client(base_url=url, timeout=600)
             client(http, make_file(home / "warm.txt", 0.2, novel))  # the model and its index loaded
             print(f"{'MB':>5} {'poet highlight':>15} {'API':>9} {'first quote':>12} {'page':>9}   (MB/s; seconds)")

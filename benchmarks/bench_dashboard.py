@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import start_server
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tiny-shakespeare.txt"
 CHROMIUM = "/usr/bin/chromium"
@@ -54,9 +55,7 @@ def main() -> None:
     cpu: dict[str, list[float]] = {name: [] for name in STATES}
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "POET_HOME": f"{tmp}/home", "POET_CACHE": f"{tmp}/cache"}
-        server = subprocess.Popen([sys.executable, "-m", "torch_poet", "serve", "--port", "0"], env=env,
-                                  stderr=subprocess.PIPE, text=True)  # fmt: skip
-        url = re.search(r"serving (http://\S+/)", server.stderr.readline()).group(1)
+        server, url = start_server(env)
         train = ["--project", "bench", "--model", "m", "--file", str(SHAKESPEARE), "--layers", "2", "--hidden", "256",
                  "--batch-size", "64", "--seq-len", "128", "--minutes", str(args.minutes), "--eval-chars", "20000",
                  "--snapshot-every", str(args.window / 60), "--sample-every", "1e9"]  # fmt: skip

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx2 as httpx
 import torch
+
+from common import start_server
 
 from torch_poet.config import LibrarySpec, SampleConfig
 from torch_poet.library import build
@@ -116,10 +115,8 @@ def main() -> None:
         home = Path(tmp)
         where = make_model(home, args.book, args.mirror)
         env = dict(os.environ, POET_HOME=str(home), POET_CACHE=str(home / "cache"))
-        server = subprocess.Popen([sys.executable, "-m", "torch_poet", "serve", "--port", "0", "--mirror", args.mirror],
-                                  env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        server, url = start_server(env, "--mirror", args.mirror)
         try:
-            url = "http://127.0.0.1:%s/" % re.search(r":(\d+)/", server.stderr.readline()).group(1)
             http = httpx.Client(base_url=url, timeout=120)
             poet = Poet.load(where, source=args.mirror, cache=home / "cache")
             poet.index()

@@ -1,11 +1,14 @@
-"""What every benchmark script shares: timing a call several times, and text as a model that copies now and then
-writes."""
+"""What every benchmark script shares: timing a call several times, text as a model that copies now and then
+writes, and a `poet serve` to measure against."""
 
 from __future__ import annotations
 
 import random
+import re
 import statistics
 import string
+import subprocess
+import sys
 import time
 
 
@@ -33,3 +36,10 @@ def splice(bodies: list[str], chars: int, rng: random.Random) -> str:
         size += n
         real = not real
     return "".join(parts)[:chars]
+
+
+def start_server(env: dict, *args: str) -> tuple[subprocess.Popen, str]:
+    """`poet serve --port 0 ARGS` in `env`, once it listens: the process (the caller stops it) and its URL."""
+    server = subprocess.Popen([sys.executable, "-m", "torch_poet", "serve", "--port", "0", *args], env=env,
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return server, re.search(r"serving (http://\S+/)", server.stderr.readline()).group(1)
