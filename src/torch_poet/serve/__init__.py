@@ -2,8 +2,8 @@
 
 The page (static/) writes and chats with a model, its quotes highlighted while the text streams in, checks any
 text or file for quotes, searches the catalog, starts, follows, compares and stops training; it uses the API under
-/api/ (described at /openapi.json), which scripts can use too. Each model is loaded once and shared by all requests (reloaded when a newer snapshot
-lands); generation runs in worker threads, so tabs and the dashboard never wait for each other, and a closed
+/api/ (described at /openapi.json), which scripts can use too. Each model is loaded once and shared by all
+requests (reloaded when a newer snapshot lands); generation runs in worker threads, so tabs and the dashboard never wait for each other, and a closed
 tab stops its generation, and a client that leaves stops the work done for it. There is no authentication: the
 server binds to 127.0.0.1 unless told otherwise, and then answers only requests addressed to a loopback name (so
 that no web site can reach it by DNS rebinding) and refuses to be framed by other pages. Elsewhere the page may

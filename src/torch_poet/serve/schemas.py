@@ -92,7 +92,8 @@ class ChatRequest(ModelRef):
 
 SAMPLING = tuple(f.name for f in fields(SampleConfig) if f.name != "num")
 GenerateRequest = with_config(GenerateRequest, SampleConfig, SAMPLING, SampleConfig())  # type: ignore[misc]
-ChatRequest = with_config(ChatRequest, SampleConfig, tuple(n for n in SAMPLING if n != "length"), CHAT_SAMPLING)  # type: ignore[misc]
+CHAT_FIELDS = tuple(n for n in SAMPLING if n != "length")  # an answer's length is its sentences
+ChatRequest = with_config(ChatRequest, SampleConfig, CHAT_FIELDS, CHAT_SAMPLING)  # type: ignore[misc]
 
 
 class ResetRequest(BaseModel):
@@ -124,10 +125,10 @@ class TrainRequest(BaseModel):
     """A training run, as `poet train` would start it: a new model on a library, or the model resumed (no
     library: the one it was trained on). Shape and batch left out are sized to the machine and the minutes."""
 
-    project: str = Field(..., min_length=1, max_length=100)
-    model: str = Field(DEFAULT_MODEL, min_length=1, max_length=100)
     model_config = ConfigDict(extra="forbid")  # a setting it does not take is said, not silently dropped
 
+    project: str = Field(..., min_length=1, max_length=100)
+    model: str = Field(DEFAULT_MODEL, min_length=1, max_length=100)
     library: LibraryRequest = Field(LibraryRequest(), description="none: the model's own (resume)")
     restart: bool = Field(False, description="start the model over instead of resuming it")
 

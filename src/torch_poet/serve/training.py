@@ -77,8 +77,8 @@ class Trainers:
                                                           ("mirror", self.models.mirror)) if value is not None]  # fmt: skip
         with self._lock:
             self._not_training(key, where)  # still: another start may have come meanwhile
-            process = subprocess.Popen([sys.executable, "-m", "torch_poet", *asked, *sources], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                       errors="replace", start_new_session=True,
+            process = subprocess.Popen([sys.executable, "-m", "torch_poet", *asked, *sources], stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True,
                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
             run = self._runs[key] = Run(key, process, " ".join(["poet", *asked]))
         threading.Thread(target=self._follow, args=(run,), daemon=True, name=f"poet-train-{key[1]}").start()

@@ -118,8 +118,8 @@ class Heartbeat(Hook):
         cfg = run.cfg
         left = cfg.minutes * 60 - run.elapsed if cfg.minutes else None
         heartbeat.write(run.dir, {"step": run.step, "epoch": round(run.epoch, 3), "steps": cfg.steps,
-                                  "minutes": cfg.minutes, "elapsed": round(run.elapsed, 1), "left": round(left, 1) if left else None,
-                                  "train_loss": round(window.mean_loss(), 4),
+                                  "minutes": cfg.minutes, "elapsed": round(run.elapsed, 1),
+                                  "left": round(left, 1) if left else None, "train_loss": round(window.mean_loss(), 4),
                                   "chars_per_sec": round(window.rate(run.elapsed)), "wall": time.time()})  # fmt: skip
 
     def on_end(self, run: Run) -> None:

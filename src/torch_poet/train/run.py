@@ -36,8 +36,8 @@ def train_model(
     log: Callable[[str], None] = LOG,
 ) -> list[dict]:
     """Train (or resume) the model in `where` on `spec`'s library (an empty spec or the saved one: the library it
-    was trained on, as config.json records it, not the search run again; else the default); `settings` are the fields of ModelConfig and TrainConfig the user named, on top of the saved or
-    default ones. A new model whose shape is not named is sized here (not in a job of several processes:
+    was trained on, as config.json records it, not the search run again; else the default); `settings` are the
+    fields of ModelConfig and TrainConfig the user named, on top of the saved or default ones. A new model whose shape is not named is sized here (not in a job of several processes:
     they must agree without talking). Returns the history."""
     dist = distributed.current()
     speak = log if dist.main else (lambda msg: None)
